@@ -1,0 +1,414 @@
+"""Neo4j store: the system of record for teams.
+
+Each schema label is a Neo4j label with a unique `_key`; each relationship type is a Neo4j
+relationship type. Batches are written with `UNWIND ... MERGE`, grouped by label (labels
+cannot be query parameters, so they come only from graph.schema, never from input).
+Bookkeeping properties start with `_` (`_key`, `_hash`, `_source`, `_first_seen`, ...)
+so they never collide with record fields.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from neo4j import Driver, GraphDatabase, ManagedTransaction
+from neo4j import exceptions as neo4j_errors
+
+from graph.schema import (
+    NODE_TYPES,
+    PROVENANCE_FIELDS,
+    RELATIONSHIP_TYPES,
+    Edge,
+    Label,
+    Node,
+    NodeRef,
+    Provenance,
+    RelType,
+    props_hash,
+)
+from graph.store import (
+    Counts,
+    GraphStore,
+    MissingNodeError,
+    NodeFilter,
+    StoreError,
+    StoreUnavailableError,
+    WriteStats,
+    merge_batch,
+    search_tokens,
+)
+
+_META = "_PrexusMeta"
+_FULLTEXT = "prexus_search"
+_TOKENS = "_tok_"
+
+
+def _search_expression(label: Label) -> str:
+    """Cypher that joins a node's pre-tokenised text fields into its `_search` text."""
+    parts = ["n._key"] + [
+        f"coalesce(n.{_TOKENS}{name}, '')" for name in NODE_TYPES[label].text_fields
+    ]
+    return " + ' ' + ".join(parts)
+
+
+_MERGE_PROVENANCE = """
+WITH x, row, x._hash IS NULL AS created,
+     (x._hash IS NULL OR x._hash <> row.hash
+      OR (row.first_seen IS NOT NULL AND (x._first_seen IS NULL OR row.first_seen < x._first_seen))
+      OR (row.last_seen IS NOT NULL AND (x._last_seen IS NULL OR row.last_seen > x._last_seen))
+     ) AS changed
+FOREACH (_ IN CASE WHEN changed THEN [1] ELSE [] END |
+    SET x += row.props, x._hash = row.hash,
+        x._source = coalesce(x._source, row.source),
+        x._source_record = coalesce(x._source_record, row.source_record),
+        x._first_seen = CASE WHEN row.first_seen IS NOT NULL AND (x._first_seen IS NULL
+                        OR row.first_seen < x._first_seen) THEN row.first_seen
+                        ELSE x._first_seen END,
+        x._last_seen = CASE WHEN row.last_seen IS NOT NULL AND (x._last_seen IS NULL
+                       OR row.last_seen > x._last_seen) THEN row.last_seen
+                       ELSE x._last_seen END,
+        x._ingested_at = row.ingested_at
+    {extra}
+)
+RETURN count(*) AS matched, sum(CASE WHEN created THEN 1 ELSE 0 END) AS created,
+       sum(CASE WHEN changed AND NOT created THEN 1 ELSE 0 END) AS updated
+"""
+
+
+def _node_upsert_query(label: Label) -> str:
+    return f"UNWIND $rows AS row MERGE (x:`{label}` {{_key: row.key}})" + _MERGE_PROVENANCE.replace(
+        "{extra}", f", x._search = {_search_expression(label).replace('n.', 'x.')}"
+    )
+
+
+def _edge_upsert_query(rel: RelType, source: Label, target: Label) -> str:
+    return (
+        f"UNWIND $rows AS row MATCH (a:`{source}` {{_key: row.src}}) "
+        f"MATCH (b:`{target}` {{_key: row.dst}}) MERGE (a)-[x:`{rel}`]->(b)"
+        + _MERGE_PROVENANCE.replace("{extra}", "")
+    )
+
+
+def _row(key_fields: dict[str, str], props: dict[str, Any], prov: Provenance) -> dict[str, Any]:
+    return {**key_fields, "props": props, "hash": props_hash(props), **prov.as_dict()}
+
+
+def _node_props(label: Label, props: dict[str, Any]) -> dict[str, Any]:
+    """Record properties plus the tokenised copies of text fields that `_search` joins."""
+    extra = {}
+    for name in NODE_TYPES[label].text_fields:
+        value = props.get(name)
+        if value is not None:
+            text = " ".join(map(str, value)) if isinstance(value, list) else str(value)
+            extra[_TOKENS + name] = " ".join(search_tokens(text))
+    return {**props, **extra}
+
+
+def _public(props: dict[str, Any]) -> tuple[dict[str, Any], Provenance]:
+    """Split stored properties into record properties and provenance."""
+    prov = Provenance(**{name: props.get("_" + name) for name in PROVENANCE_FIELDS})
+    return {k: v for k, v in props.items() if not k.startswith("_")}, prov
+
+
+class Neo4jStore(GraphStore):
+    """Neo4j through the official driver (PREXUS_NEO4J_URI and friends)."""
+
+    backend = "neo4j"
+
+    def __init__(
+        self, uri: str, user: str = "neo4j", password: str = "", database: str | None = None
+    ) -> None:
+        self.uri = uri
+        self.database = database or None
+        auth = (user, password) if password else None
+        try:
+            self._driver: Driver = GraphDatabase.driver(uri, auth=auth)
+            self._driver.verify_connectivity()
+        except (neo4j_errors.ServiceUnavailable, OSError, ValueError) as exc:
+            raise StoreUnavailableError(f"cannot reach Neo4j at {uri}: {exc}") from None
+        except neo4j_errors.AuthError as exc:
+            raise StoreUnavailableError(f"Neo4j at {uri} refused the credentials: {exc}") from None
+        self.ensure_schema()
+
+    def __repr__(self) -> str:
+        return f"Neo4jStore({self.uri!r})"
+
+    def _run(self, cypher: str, /, **params: Any) -> list[dict[str, Any]]:
+        try:
+            records, _, _ = self._driver.execute_query(
+                cypher, parameters_=params, database_=self.database
+            )
+        except neo4j_errors.ServiceUnavailable as exc:
+            raise StoreUnavailableError(f"lost Neo4j at {self.uri}: {exc}") from None
+        return [record.data() for record in records]
+
+    # --- lifecycle -------------------------------------------------------------------------
+    def ensure_schema(self) -> None:
+        for label, node_type in NODE_TYPES.items():
+            name = label.lower()
+            self._run(
+                f"CREATE CONSTRAINT prexus_{name}_key IF NOT EXISTS "
+                f"FOR (n:`{label}`) REQUIRE n._key IS UNIQUE"
+            )
+            for prop in node_type.indexed:
+                self._run(
+                    f"CREATE INDEX prexus_{name}_{prop} IF NOT EXISTS "
+                    f"FOR (n:`{label}`) ON (n.`{prop}`)"
+                )
+        self._run(
+            f"CREATE CONSTRAINT prexus_meta_name IF NOT EXISTS "
+            f"FOR (m:`{_META}`) REQUIRE m.name IS UNIQUE"
+        )
+        labels = "|".join(f"`{label}`" for label in NODE_TYPES)
+        self._run(
+            f"CREATE FULLTEXT INDEX {_FULLTEXT} IF NOT EXISTS FOR (n:{labels}) ON EACH "
+            "[n._search] OPTIONS {indexConfig: {`fulltext.analyzer`: 'whitespace', "
+            "`fulltext.eventually_consistent`: false}}"
+        )
+        self._run("CALL db.awaitIndexes(300)")
+
+    def close(self) -> None:
+        self._driver.close()
+
+    def clear(self) -> None:
+        with self._driver.session(database=self.database) as session:
+            session.run(
+                "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
+            ).consume()
+
+    # --- writes ----------------------------------------------------------------------------
+    def upsert(self, nodes: Sequence[Node], edges: Sequence[Edge] = ()) -> WriteStats:
+        nodes, edges = merge_batch(nodes, edges)
+        node_groups: dict[Label, list[dict[str, Any]]] = defaultdict(list)
+        for node in nodes:
+            props = _node_props(node.label, node.props)
+            row = _row({"key": node.key}, props, node.provenance)
+            row["hash"] = props_hash(node.props)
+            node_groups[node.label].append(row)
+        edge_groups: dict[tuple[RelType, Label, Label], list[dict[str, Any]]] = defaultdict(list)
+        for edge in edges:
+            edge_groups[(edge.type, edge.source.label, edge.target.label)].append(
+                _row({"src": edge.source.key, "dst": edge.target.key}, edge.props, edge.provenance)
+            )
+
+        def write(tx: ManagedTransaction) -> WriteStats:
+            stats = WriteStats()
+            for label, rows in node_groups.items():
+                result = tx.run(_node_upsert_query(label), rows=rows).single(strict=True)
+                stats.nodes_created += result["created"]
+                stats.nodes_updated += result["updated"]
+            for (rel, source, target), rows in edge_groups.items():
+                result = tx.run(_edge_upsert_query(rel, source, target), rows=rows).single(
+                    strict=True
+                )
+                if result["matched"] != len(rows):
+                    raise MissingNodeError(_missing_endpoint(tx, rel, source, target, rows))
+                stats.edges_created += result["created"]
+                stats.edges_updated += result["updated"]
+            stats.nodes_unchanged = len(nodes) - stats.nodes_created - stats.nodes_updated
+            stats.edges_unchanged = len(edges) - stats.edges_created - stats.edges_updated
+            return stats
+
+        return self._write(write)
+
+    def _write(self, work: Any) -> Any:
+        try:
+            with self._driver.session(database=self.database) as session:
+                return session.execute_write(work)
+        except neo4j_errors.ServiceUnavailable as exc:
+            raise StoreUnavailableError(f"lost Neo4j at {self.uri}: {exc}") from None
+        except neo4j_errors.Neo4jError as exc:
+            raise StoreError(f"Neo4j at {self.uri} rejected the batch: {exc.message}") from None
+
+    def set_properties(self, label: Label, updates: dict[str, dict[str, Any]]) -> int:
+        rows = [{"key": key, "props": props} for key, props in updates.items()]
+        total = 0
+        for start in range(0, len(rows), 20000):
+            result = self._run(
+                f"UNWIND $rows AS row MATCH (n:`{label}` {{_key: row.key}}) "
+                "SET n += row.props RETURN count(n) AS n",
+                rows=rows[start : start + 20000],
+            )
+            total += result[0]["n"]
+        return total
+
+    def delete(self, ref: NodeRef) -> bool:
+        rows = self._run(
+            f"MATCH (n:`{ref.label}` {{_key: $key}}) DETACH DELETE n RETURN count(*) AS n",
+            key=ref.key,
+        )
+        return rows[0]["n"] > 0
+
+    # --- reads -----------------------------------------------------------------------------
+    @staticmethod
+    def _grouped(refs: Iterable[NodeRef]) -> dict[Label, list[str]]:
+        groups: dict[Label, list[str]] = defaultdict(list)
+        for ref in refs:
+            groups[ref.label].append(ref.key)
+        return groups
+
+    @staticmethod
+    def _union_of(groups: dict[Label, list[str]], var: str = "n") -> tuple[str, dict[str, Any]]:
+        """A CALL subquery yielding the nodes of several labels by key, one index seek each."""
+        parts, params = [], {}
+        for i, (label, keys) in enumerate(groups.items()):
+            parts.append(f"MATCH ({var}:`{label}`) WHERE {var}._key IN $keys{i} RETURN {var}")
+            params[f"keys{i}"] = keys
+        return "CALL { " + " UNION ".join(parts) + " }", params
+
+    def get_nodes(self, refs: Sequence[NodeRef]) -> list[Node]:
+        groups = self._grouped(refs)
+        if not groups:
+            return []
+        union, params = self._union_of(groups)
+        found: dict[NodeRef, Node] = {}
+        for row in self._run(f"{union} RETURN labels(n)[0] AS label, properties(n) AS p", **params):
+            node = self._node(row["label"], row["p"])
+            found[node.ref] = node
+        return [found[ref] for ref in refs if ref in found]
+
+    @staticmethod
+    def _node(label: str, stored: dict[str, Any]) -> Node:
+        props, prov = _public(stored)
+        return Node(Label(label), stored["_key"], props, prov)
+
+    def _neighbour_refs(
+        self, frontier: Sequence[NodeRef], flt: NodeFilter, limit: int
+    ) -> list[NodeRef]:
+        groups = self._grouped(frontier)
+        if not groups:
+            return []
+        union, params = self._union_of(groups)
+        rel = "|".join(f"`{r}`" for r in sorted(flt.rel_types)) if flt.rel_types else ""
+        where = ["true"]
+        if flt.labels is not None:
+            where.append("labels(m)[0] IN $labels")
+            params["labels"] = sorted(str(label) for label in flt.labels)
+        if flt.until:
+            where.append("(m._first_seen IS NULL OR left(m._first_seen, $until_len) <= $until)")
+            params.update(until=flt.until, until_len=len(flt.until))
+        if flt.since:
+            where.append("(m._last_seen IS NULL OR m._last_seen >= $since)")
+            params["since"] = flt.since
+        rows = self._run(
+            f"{union} MATCH (n)-[{':' + rel if rel else ''}]-(m) WHERE {' AND '.join(where)} "
+            "RETURN DISTINCT labels(m)[0] AS label, m._key AS key ORDER BY label, key "
+            "LIMIT $limit",
+            limit=limit,
+            **params,
+        )
+        return [NodeRef(Label(row["label"]), row["key"]) for row in rows]
+
+    def edges_among(self, refs: Sequence[NodeRef]) -> list[Edge]:
+        groups = self._grouped(refs)
+        if not groups:
+            return []
+        union, params = self._union_of(groups)
+        rows = self._run(
+            f"{union} WITH collect(n) AS ns UNWIND ns AS a MATCH (a)-[e]->(b) WHERE b IN ns "
+            "RETURN type(e) AS type, labels(a)[0] AS sl, a._key AS sk, labels(b)[0] AS dl, "
+            "b._key AS dk, properties(e) AS p",
+            **params,
+        )
+        return [self._edge(row) for row in rows]
+
+    @staticmethod
+    def _edge(row: dict[str, Any]) -> Edge:
+        props, prov = _public(row["p"])
+        return Edge(
+            RelType(row["type"]),
+            NodeRef(Label(row["sl"]), row["sk"]),
+            NodeRef(Label(row["dl"]), row["dk"]),
+            props,
+            prov,
+        )
+
+    def search(
+        self, text: str, labels: Iterable[Label] | None = None, limit: int = 50, offset: int = 0
+    ) -> list[Node]:
+        wanted = sorted(str(label) for label in (labels or NODE_TYPES))
+        exact = self._run(
+            " UNION ".join(
+                f"MATCH (n:`{label}` {{_key: $key}}) RETURN labels(n)[0] AS label, "
+                "properties(n) AS p"
+                for label in wanted
+            ),
+            key=text.strip(),
+        )
+        found: list[dict[str, Any]] = []
+        tokens = search_tokens(text)
+        if tokens:
+            found = self._run(
+                f"CALL db.index.fulltext.queryNodes('{_FULLTEXT}', $query) YIELD node, score "
+                "WHERE labels(node)[0] IN $labels "
+                "RETURN labels(node)[0] AS label, properties(node) AS p "
+                "ORDER BY score DESC, elementId(node) LIMIT $limit",
+                query=" AND ".join(f'"{token}"' for token in tokens),
+                labels=wanted,
+                limit=limit + len(exact) + offset,
+            )
+        nodes = [self._node(row["label"], row["p"]) for row in [*exact, *found]]
+        unique = list({node.ref: node for node in nodes}.values())
+        return unique[offset : offset + limit]
+
+    def iter_nodes(self, label: Label | None = None) -> Iterator[Node]:
+        labels = [label] if label is not None else list(NODE_TYPES)
+        with self._driver.session(database=self.database, fetch_size=5000) as session:
+            for each in labels:
+                result = session.run(f"MATCH (n:`{each}`) RETURN properties(n) AS p")
+                for record in result:
+                    yield self._node(str(each), record["p"])
+
+    def iter_edges(self, rel: RelType | None = None) -> Iterator[Edge]:
+        types = [rel] if rel is not None else list(RELATIONSHIP_TYPES)
+        with self._driver.session(database=self.database, fetch_size=5000) as session:
+            for each in types:
+                result = session.run(
+                    f"MATCH (a)-[e:`{each}`]->(b) RETURN type(e) AS type, labels(a)[0] AS sl, "
+                    "a._key AS sk, labels(b)[0] AS dl, b._key AS dk, properties(e) AS p"
+                )
+                for record in result:
+                    yield self._edge(record.data())
+
+    def counts(self) -> Counts:
+        nodes, edges = {}, {}
+        for label in NODE_TYPES:
+            n = self._run(f"MATCH (n:`{label}`) RETURN count(n) AS n")[0]["n"]
+            if n:
+                nodes[str(label)] = n
+        for rel in RELATIONSHIP_TYPES:
+            n = self._run(f"MATCH ()-[r:`{rel}`]->() RETURN count(r) AS n")[0]["n"]
+            if n:
+                edges[str(rel)] = n
+        return Counts(nodes, edges)
+
+    def put_meta(self, name: str, value: dict[str, Any]) -> None:
+        self._run(
+            f"MERGE (m:`{_META}` {{name: $name}}) SET m.value = $value",
+            name=name,
+            value=json.dumps(value, sort_keys=True),
+        )
+
+    def get_meta(self, name: str) -> dict[str, Any] | None:
+        rows = self._run(f"MATCH (m:`{_META}` {{name: $name}}) RETURN m.value AS v", name=name)
+        return json.loads(rows[0]["v"]) if rows else None
+
+
+def _missing_endpoint(
+    tx: ManagedTransaction, rel: RelType, source: Label, target: Label, rows: list[dict[str, Any]]
+) -> str:
+    """Name the first endpoint that is not in the graph, for a clear error."""
+    record = tx.run(
+        f"UNWIND $rows AS row OPTIONAL MATCH (a:`{source}` {{_key: row.src}}) "
+        f"OPTIONAL MATCH (b:`{target}` {{_key: row.dst}}) WITH row, a, b "
+        "WHERE a IS NULL OR b IS NULL RETURN row.src AS src, row.dst AS dst, "
+        "a IS NULL AS no_src LIMIT 1",
+        rows=rows,
+    ).single()
+    if record is None:
+        return f"{rel} edges: an endpoint is missing"
+    ref = f"{source}:{record['src']}" if record["no_src"] else f"{target}:{record['dst']}"
+    return f"{rel} edge {source}:{record['src']} -> {target}:{record['dst']}: no node {ref}"

@@ -1,0 +1,469 @@
+"""Embedded store: one SQLite file, zero set-up, for a single investigator's machine.
+
+Nodes and edges live in two tables keyed like the Neo4j graph ((label, key) and (type,
+source, target)); JSON holds properties; an FTS5 index over the schema's text fields serves
+search. Writes go in one transaction per batch, in WAL mode so readers are never blocked.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from graph.schema import (
+    NODE_TYPES,
+    Edge,
+    Label,
+    Node,
+    NodeRef,
+    Provenance,
+    RelType,
+    props_hash,
+)
+from graph.store import (
+    Counts,
+    GraphStore,
+    MissingNodeError,
+    NodeFilter,
+    StoreError,
+    WriteStats,
+    encode_props,
+    merge_batch,
+    search_tokens,
+)
+
+_CHUNK = 5000  # (label, key) pairs per look-up: well under SQLite's variable limit
+
+
+def _text_expression() -> str:
+    """SQL that builds a node's searchable text from its schema-declared text fields."""
+    cases = []
+    EMPTY = "''"
+    for node_type in NODE_TYPES.values():
+        fields = " || ' ' || ".join(
+            f"coalesce(json_extract(props, '$.{name}'), '')" for name in node_type.text_fields
+        )
+        cases.append(f"WHEN '{node_type.label}' THEN key || ' ' || {fields or EMPTY}")
+    return "CASE label " + " ".join(cases) + " ELSE key END"
+
+
+def _index_statements() -> list[str]:
+    """Expression indexes for the properties the schema marks as indexed."""
+    statements = []
+    for node_type in NODE_TYPES.values():
+        for name in node_type.indexed:
+            statements.append(
+                f"CREATE INDEX IF NOT EXISTS idx_{node_type.label.lower()}_{name} "
+                f"ON nodes (json_extract(props, '$.{name}')) WHERE label = '{node_type.label}'"
+            )
+    return statements
+
+
+_DDL = f"""
+CREATE TABLE IF NOT EXISTS nodes (
+    id INTEGER PRIMARY KEY,
+    label TEXT NOT NULL,
+    key TEXT NOT NULL,
+    props TEXT NOT NULL,
+    derived TEXT NOT NULL DEFAULT '{{}}',
+    hash TEXT,
+    source TEXT,
+    source_record TEXT,
+    first_seen TEXT,
+    last_seen TEXT,
+    ingested_at TEXT,
+    text TEXT GENERATED ALWAYS AS ({_text_expression()}) VIRTUAL,
+    UNIQUE (label, key)
+);
+CREATE INDEX IF NOT EXISTS nodes_key ON nodes (key);
+CREATE TABLE IF NOT EXISTS edges (
+    id INTEGER PRIMARY KEY,
+    type TEXT NOT NULL,
+    src INTEGER NOT NULL REFERENCES nodes (id) ON DELETE CASCADE,
+    dst INTEGER NOT NULL REFERENCES nodes (id) ON DELETE CASCADE,
+    props TEXT NOT NULL,
+    hash TEXT,
+    source TEXT,
+    source_record TEXT,
+    first_seen TEXT,
+    last_seen TEXT,
+    ingested_at TEXT,
+    UNIQUE (type, src, dst)
+);
+CREATE INDEX IF NOT EXISTS edges_src ON edges (src, type);
+CREATE INDEX IF NOT EXISTS edges_dst ON edges (dst, type);
+CREATE VIRTUAL TABLE IF NOT EXISTS node_fts USING fts5 (
+    text, content = 'nodes', content_rowid = 'id', tokenize = 'unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER IF NOT EXISTS nodes_fts_insert AFTER INSERT ON nodes BEGIN
+    INSERT INTO node_fts (rowid, text) VALUES (new.id, new.text);
+END;
+CREATE TRIGGER IF NOT EXISTS nodes_fts_delete AFTER DELETE ON nodes BEGIN
+    INSERT INTO node_fts (node_fts, rowid, text) VALUES ('delete', old.id, old.text);
+END;
+CREATE TRIGGER IF NOT EXISTS nodes_fts_update AFTER UPDATE OF props ON nodes BEGIN
+    INSERT INTO node_fts (node_fts, rowid, text) VALUES ('delete', old.id, old.text);
+    INSERT INTO node_fts (rowid, text) VALUES (new.id, new.text);
+END;
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+_NODE_COLUMNS = (
+    "id, label, key, props, derived, source, source_record, first_seen, last_seen, ingested_at"
+)
+
+_MERGE_SEEN = """
+    first_seen = CASE WHEN :first_seen IS NOT NULL AND (first_seen IS NULL
+                      OR :first_seen < first_seen) THEN :first_seen ELSE first_seen END,
+    last_seen = CASE WHEN :last_seen IS NOT NULL AND (last_seen IS NULL
+                     OR :last_seen > last_seen) THEN :last_seen ELSE last_seen END,
+    ingested_at = :ingested_at
+"""
+_CHANGED = """(hash IS NOT :hash
+    OR (:first_seen IS NOT NULL AND (first_seen IS NULL OR :first_seen < first_seen))
+    OR (:last_seen IS NOT NULL AND (last_seen IS NULL OR :last_seen > last_seen)))"""
+
+_PROVENANCE_PARAMS = ("source", "source_record", "first_seen", "last_seen", "ingested_at")
+
+
+def _fts_query(text: str) -> str:
+    """Quote each word so user text is matched literally, never parsed as FTS syntax."""
+    return " ".join(f'"{word}"' for word in search_tokens(text))
+
+
+class SQLiteStore(GraphStore):
+    """The embedded default store (PREXUS_DB, default ./prexus.db)."""
+
+    backend = "sqlite"
+
+    def __init__(self, path: str | Path = "prexus.db") -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=30
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open SQLite database {self.path}: {exc}") from exc
+        self._lock = threading.RLock()
+        self._db.execute("PRAGMA journal_mode = WAL")
+        self._db.execute("PRAGMA synchronous = NORMAL")
+        self._db.execute("PRAGMA foreign_keys = ON")
+        self._db.execute("PRAGMA cache_size = -262144")
+        self._db.execute("PRAGMA temp_store = MEMORY")
+        self.ensure_schema()
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({self.path!r})"
+
+    # --- lifecycle -------------------------------------------------------------------------
+    def ensure_schema(self) -> None:
+        with self._lock:
+            self._db.executescript(_DDL)
+            for statement in _index_statements():
+                self._db.execute(statement)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def clear(self) -> None:
+        with self._lock, self._transaction():
+            self._db.execute("DELETE FROM edges")
+            self._db.execute("DELETE FROM nodes")
+            self._db.execute("DELETE FROM meta")
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._db)
+
+    # --- writes ----------------------------------------------------------------------------
+    def upsert(self, nodes: Sequence[Node], edges: Sequence[Edge] = ()) -> WriteStats:
+        nodes, edges = merge_batch(nodes, edges)
+        stats = WriteStats()
+        with self._lock, self._transaction():
+            created, updated = self._write_nodes(nodes)
+            stats.nodes_created, stats.nodes_updated = created, updated
+            stats.nodes_unchanged = len(nodes) - created - updated
+            if edges:
+                created, updated = self._write_edges(edges)
+                stats.edges_created, stats.edges_updated = created, updated
+                stats.edges_unchanged = len(edges) - created - updated
+        return stats
+
+    def _write_nodes(self, nodes: Sequence[Node]) -> tuple[int, int]:
+        rows = [
+            {
+                "label": str(n.label),
+                "key": n.key,
+                "props": encode_props(n.props),
+                "hash": props_hash(n.props),
+                **n.provenance.as_dict(),
+            }
+            for n in nodes
+        ]
+        created = self._db.executemany(
+            "INSERT OR IGNORE INTO nodes (label, key, props, hash, source, source_record, "
+            "first_seen, last_seen, ingested_at) VALUES (:label, :key, :props, :hash, :source, "
+            ":source_record, :first_seen, :last_seen, :ingested_at)",
+            rows,
+        ).rowcount
+        updated = self._db.executemany(
+            f"UPDATE nodes SET props = json_patch(props, :props), hash = :hash, {_MERGE_SEEN} "
+            f"WHERE label = :label AND key = :key AND {_CHANGED}",
+            rows,
+        ).rowcount
+        return created, updated
+
+    def _write_edges(self, edges: Sequence[Edge]) -> tuple[int, int]:
+        ids = self._ids({ref for e in edges for ref in (e.source, e.target)})
+        rows = []
+        for edge in edges:
+            missing = [ref for ref in (edge.source, edge.target) if ref not in ids]
+            if missing:
+                raise MissingNodeError(
+                    f"{edge.type} edge {edge.source} -> {edge.target}: no node {missing[0]}"
+                )
+            rows.append(
+                {
+                    "type": str(edge.type),
+                    "src": ids[edge.source],
+                    "dst": ids[edge.target],
+                    "props": encode_props(edge.props),
+                    "hash": props_hash(edge.props),
+                    **edge.provenance.as_dict(),
+                }
+            )
+        created = self._db.executemany(
+            "INSERT OR IGNORE INTO edges (type, src, dst, props, hash, source, source_record, "
+            "first_seen, last_seen, ingested_at) VALUES (:type, :src, :dst, :props, :hash, "
+            ":source, :source_record, :first_seen, :last_seen, :ingested_at)",
+            rows,
+        ).rowcount
+        updated = self._db.executemany(
+            f"UPDATE edges SET props = json_patch(props, :props), hash = :hash, {_MERGE_SEEN} "
+            f"WHERE type = :type AND src = :src AND dst = :dst AND {_CHANGED}",
+            rows,
+        ).rowcount
+        return created, updated
+
+    def _ids(self, refs: Iterable[NodeRef]) -> dict[NodeRef, int]:
+        """Row ids of existing nodes, looked up in chunks through a VALUES join."""
+        found: dict[NodeRef, int] = {}
+        pending = list(refs)
+        for start in range(0, len(pending), _CHUNK):
+            chunk = pending[start : start + _CHUNK]
+            values = ",".join("(?, ?)" for _ in chunk)
+            params = [v for ref in chunk for v in (str(ref.label), ref.key)]
+            cursor = self._db.execute(
+                f"WITH wanted (label, key) AS (VALUES {values}) "
+                "SELECT nodes.id, nodes.label, nodes.key FROM wanted "
+                "JOIN nodes ON nodes.label = wanted.label AND nodes.key = wanted.key",
+                params,
+            )
+            for row_id, label, key in cursor:
+                found[NodeRef(Label(label), key)] = row_id
+        return found
+
+    def set_properties(self, label: Label, updates: dict[str, dict[str, Any]]) -> int:
+        rows = [
+            {"label": str(label), "key": key, "derived": encode_props(props)}
+            for key, props in updates.items()
+        ]
+        with self._lock, self._transaction():
+            return self._db.executemany(
+                "UPDATE nodes SET derived = json_patch(derived, :derived) "
+                "WHERE label = :label AND key = :key",
+                rows,
+            ).rowcount
+
+    def delete(self, ref: NodeRef) -> bool:
+        with self._lock, self._transaction():
+            cursor = self._db.execute(
+                "DELETE FROM nodes WHERE label = ? AND key = ?", (str(ref.label), ref.key)
+            )
+            return cursor.rowcount > 0
+
+    # --- reads -----------------------------------------------------------------------------
+    @staticmethod
+    def _node(row: Sequence[Any]) -> Node:
+        _, label, key, props, derived, *prov = row
+        merged = json.loads(props)
+        if derived != "{}":
+            merged.update(json.loads(derived))
+        return Node(Label(label), key, merged, Provenance(*prov))
+
+    def get_nodes(self, refs: Sequence[NodeRef]) -> list[Node]:
+        with self._lock:
+            ids = self._ids(refs)
+            by_id = self._nodes_by_id(list(ids.values()))
+        return [by_id[ids[ref]] for ref in refs if ref in ids]
+
+    def _nodes_by_id(self, ids: Sequence[int]) -> dict[int, Node]:
+        found: dict[int, Node] = {}
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            for row in self._db.execute(
+                f"SELECT {_NODE_COLUMNS} FROM nodes WHERE id IN ({marks})", chunk
+            ):
+                found[row[0]] = self._node(row)
+        return found
+
+    def _neighbour_refs(
+        self, frontier: Sequence[NodeRef], flt: NodeFilter, limit: int
+    ) -> list[NodeRef]:
+        with self._lock:
+            ids = list(self._ids(frontier).values())
+            if not ids:
+                return []
+            marks = ",".join("?" * len(ids))
+            where, params = ["1 = 1"], []
+            if flt.rel_types is not None:
+                where.append(f"e.type IN ({','.join('?' * len(flt.rel_types))})")
+                params.extend(str(r) for r in sorted(flt.rel_types))
+            node_where, node_params = _node_conditions(flt)
+            sql = (
+                f"WITH adjacent (id) AS ("
+                f" SELECT e.dst FROM edges e WHERE e.src IN ({marks}) AND {' AND '.join(where)}"
+                f" UNION"
+                f" SELECT e.src FROM edges e WHERE e.dst IN ({marks}) AND {' AND '.join(where)})"
+                f" SELECT n.label, n.key FROM adjacent JOIN nodes n ON n.id = adjacent.id"
+                f" WHERE {node_where} ORDER BY n.label, n.key LIMIT ?"
+            )
+            rows = self._db.execute(
+                sql, [*ids, *params, *ids, *params, *node_params, limit]
+            ).fetchall()
+        return [NodeRef(Label(label), key) for label, key in rows]
+
+    def edges_among(self, refs: Sequence[NodeRef]) -> list[Edge]:
+        with self._lock:
+            ids = self._ids(refs)
+            if not ids:
+                return []
+            ref_by_id = {row_id: ref for ref, row_id in ids.items()}
+            marks = ",".join("?" * len(ref_by_id))
+            rows = self._db.execute(
+                "SELECT type, src, dst, props, source, source_record, first_seen, last_seen, "
+                f"ingested_at FROM edges WHERE src IN ({marks}) AND dst IN ({marks}) "
+                "ORDER BY id",
+                [*ref_by_id, *ref_by_id],
+            ).fetchall()
+        return [
+            Edge(RelType(t), ref_by_id[s], ref_by_id[d], json.loads(p), Provenance(*prov))
+            for t, s, d, p, *prov in rows
+        ]
+
+    def search(
+        self, text: str, labels: Iterable[Label] | None = None, limit: int = 50, offset: int = 0
+    ) -> list[Node]:
+        label_list = [str(label) for label in labels] if labels else []
+        label_sql = f" AND n.label IN ({','.join('?' * len(label_list))})" if label_list else ""
+        query = _fts_query(text)
+        with self._lock:
+            exact = self._db.execute(
+                f"SELECT {_NODE_COLUMNS.replace('id,', 'n.id,', 1)} FROM nodes n "
+                f"WHERE n.key = ?{label_sql} ORDER BY n.label",
+                [text.strip(), *label_list],
+            ).fetchall()
+            found = []
+            if query:
+                columns = ", ".join(f"n.{c.strip()}" for c in _NODE_COLUMNS.split(","))
+                found = self._db.execute(
+                    f"SELECT {columns} FROM node_fts JOIN nodes n ON n.id = node_fts.rowid "
+                    f"WHERE node_fts MATCH ?{label_sql} ORDER BY node_fts.rank, n.id "
+                    "LIMIT ? OFFSET ?",
+                    [query, *label_list, limit + len(exact) + offset, 0],
+                ).fetchall()
+        rows = list({row[0]: row for row in [*exact, *found]}.values())
+        return [self._node(row) for row in rows[offset : offset + limit]]
+
+    def iter_nodes(self, label: Label | None = None) -> Iterator[Node]:
+        sql = f"SELECT {_NODE_COLUMNS} FROM nodes"
+        params: list[str] = []
+        if label is not None:
+            sql += " WHERE label = ?"
+            params.append(str(label))
+        reader = sqlite3.connect(self.path, check_same_thread=False)
+        try:
+            for row in reader.execute(sql + " ORDER BY id", params):
+                yield self._node(row)
+        finally:
+            reader.close()
+
+    def iter_edges(self, rel: RelType | None = None) -> Iterator[Edge]:
+        sql = (
+            "SELECT e.type, s.label, s.key, d.label, d.key, e.props, e.source, e.source_record, "
+            "e.first_seen, e.last_seen, e.ingested_at FROM edges e "
+            "JOIN nodes s ON s.id = e.src JOIN nodes d ON d.id = e.dst"
+        )
+        params: list[str] = []
+        if rel is not None:
+            sql += " WHERE e.type = ?"
+            params.append(str(rel))
+        reader = sqlite3.connect(self.path, check_same_thread=False)
+        try:
+            for t, sl, sk, dl, dk, props, *prov in reader.execute(sql + " ORDER BY e.id", params):
+                yield Edge(
+                    RelType(t),
+                    NodeRef(Label(sl), sk),
+                    NodeRef(Label(dl), dk),
+                    json.loads(props),
+                    Provenance(*prov),
+                )
+        finally:
+            reader.close()
+
+    def counts(self) -> Counts:
+        with self._lock:
+            nodes = dict(self._db.execute("SELECT label, count(*) FROM nodes GROUP BY label"))
+            edges = dict(self._db.execute("SELECT type, count(*) FROM edges GROUP BY type"))
+        return Counts(nodes, edges)
+
+    def put_meta(self, name: str, value: dict[str, Any]) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO meta (name, value) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                (name, json.dumps(value, sort_keys=True)),
+            )
+
+    def get_meta(self, name: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+
+def _node_conditions(flt: NodeFilter) -> tuple[str, list[str]]:
+    """SQL for the label and date-window parts of a filter (dates compare as ISO text)."""
+    where, params = ["1 = 1"], []
+    if flt.labels is not None:
+        where.append(f"n.label IN ({','.join('?' * len(flt.labels))})")
+        params.extend(str(label) for label in sorted(flt.labels))
+    if flt.until:
+        where.append("(n.first_seen IS NULL OR substr(n.first_seen, 1, ?) <= ?)")
+        params.extend([str(len(flt.until)), flt.until])
+    if flt.since:
+        where.append("(n.last_seen IS NULL OR n.last_seen >= ?)")
+        params.append(flt.since)
+    return " AND ".join(where), params
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any error, so a batch lands whole."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self._db.execute("COMMIT")
+        else:
+            self._db.execute("ROLLBACK")

@@ -1,0 +1,270 @@
+"""The one storage interface both backends implement.
+
+Backends implement a handful of primitives (write a batch, fetch nodes, expand a frontier,
+edges among a node set, search); traversal and filtering logic that must behave the same on
+both lives here once, so the contract tests cannot find the two drifting apart.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from graph.schema import NODE_TYPES, Edge, Label, Node, NodeRef, RelType
+
+DEFAULT_VIEW_LIMIT = 300
+_Item = TypeVar("_Item", Node, Edge)
+
+
+class StoreError(RuntimeError):
+    """A store operation failed; the message says what and where."""
+
+
+class MissingNodeError(StoreError):
+    """An edge points at a node that is neither in the batch nor in the store."""
+
+
+class StoreUnavailableError(StoreError):
+    """The backing database cannot be reached."""
+
+
+@dataclass(slots=True)
+class WriteStats:
+    """What one upsert changed, so ingest can report created/updated/unchanged."""
+
+    nodes_created: int = 0
+    nodes_updated: int = 0
+    nodes_unchanged: int = 0
+    edges_created: int = 0
+    edges_updated: int = 0
+    edges_unchanged: int = 0
+
+    def __iadd__(self, other: WriteStats) -> WriteStats:
+        for name in self.__slots__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class NodeFilter:
+    """Which nodes a traversal may reach: kinds and a date window on first/last seen."""
+
+    labels: frozenset[Label] | None = None
+    since: str | None = None
+    until: str | None = None
+    rel_types: frozenset[RelType] | None = None
+
+    def accepts(self, node: Node) -> bool:
+        if self.labels is not None and node.label not in self.labels:
+            return False
+        first, last = node.provenance.first_seen, node.provenance.last_seen
+        if self.until and first and first[: len(self.until)] > self.until:
+            return False
+        return not (self.since and last and last < self.since)
+
+
+@dataclass(slots=True)
+class Subgraph:
+    """Nodes and edges of a view, and whether the node limit cut it short."""
+
+    nodes: list[Node] = field(default_factory=list)
+    edges: list[Edge] = field(default_factory=list)
+    truncated: bool = False
+
+
+@dataclass(slots=True)
+class Counts:
+    nodes: dict[str, int]
+    edges: dict[str, int]
+
+    @property
+    def total_nodes(self) -> int:
+        return sum(self.nodes.values())
+
+    @property
+    def total_edges(self) -> int:
+        return sum(self.edges.values())
+
+
+def search_text(label: Label, props: dict[str, Any]) -> str:
+    """The text a node is found by: its key plus its schema-declared text fields."""
+    parts: list[str] = []
+    for name in NODE_TYPES[label].text_fields:
+        value = props.get(name)
+        if isinstance(value, list):
+            parts.extend(str(v) for v in value)
+        elif value is not None:
+            parts.append(str(value))
+    return " ".join(parts)
+
+
+def search_tokens(text: str) -> list[str]:
+    """Case-folded words without diacritics, split at anything not a letter or digit: the
+    same words SQLite's unicode61 tokenizer makes, so both stores find the same nodes."""
+    folded = unicodedata.normalize("NFKD", text.casefold())
+    kept = "".join(c if c.isalnum() else " " for c in folded if not unicodedata.combining(c))
+    return kept.split()
+
+
+def encode_props(props: dict[str, Any]) -> str:
+    return json.dumps(props, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+class GraphStore(ABC):
+    """A graph of Prexus entities with provenance; see docs in README (Stores)."""
+
+    backend: str = "abstract"
+
+    # --- lifecycle -------------------------------------------------------------------------
+    @abstractmethod
+    def ensure_schema(self) -> None:
+        """Create constraints, indexes and tables derived from graph.schema (idempotent)."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> GraphStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @abstractmethod
+    def clear(self) -> None:
+        """Remove every node, edge and metadata record (tests, `prexus reset`)."""
+
+    # --- writes ----------------------------------------------------------------------------
+    @abstractmethod
+    def upsert(self, nodes: Sequence[Node], edges: Sequence[Edge] = ()) -> WriteStats:
+        """Write one batch in one transaction: all of it or, on any error, none of it.
+
+        Nodes merge by (label, key): properties are overlaid, first_seen keeps the earliest,
+        last_seen the latest. Edges merge by (type, source, target) the same way; an edge
+        whose endpoint is missing raises MissingNodeError.
+        """
+
+    @abstractmethod
+    def set_properties(self, label: Label, updates: dict[str, dict[str, Any]]) -> int:
+        """Overlay analysis results on existing nodes without touching provenance."""
+
+    @abstractmethod
+    def delete(self, ref: NodeRef) -> bool:
+        """Remove a node and its edges; False when it was not there."""
+
+    # --- reads -----------------------------------------------------------------------------
+    @abstractmethod
+    def get_nodes(self, refs: Sequence[NodeRef]) -> list[Node]:
+        """The nodes that exist among refs, in the order asked."""
+
+    def get_node(self, ref: NodeRef) -> Node | None:
+        found = self.get_nodes([ref])
+        return found[0] if found else None
+
+    @abstractmethod
+    def _neighbour_refs(
+        self, frontier: Sequence[NodeRef], flt: NodeFilter, limit: int
+    ) -> list[NodeRef]:
+        """Distinct nodes adjacent to the frontier that pass the whole filter (labels,
+        relationship types, date window), ordered by (label, key), at most `limit`."""
+
+    @abstractmethod
+    def edges_among(self, refs: Sequence[NodeRef]) -> list[Edge]:
+        """Every edge whose two endpoints are both in refs."""
+
+    @abstractmethod
+    def search(
+        self, text: str, labels: Iterable[Label] | None = None, limit: int = 50, offset: int = 0
+    ) -> list[Node]:
+        """Nodes whose key equals the text, then nodes whose text fields contain its words."""
+
+    @abstractmethod
+    def iter_nodes(self, label: Label | None = None) -> Iterator[Node]: ...
+
+    @abstractmethod
+    def iter_edges(self, rel: RelType | None = None) -> Iterator[Edge]: ...
+
+    @abstractmethod
+    def counts(self) -> Counts: ...
+
+    # --- metadata (analysis runs, settings of a run) -----------------------------------------
+    @abstractmethod
+    def put_meta(self, name: str, value: dict[str, Any]) -> None: ...
+
+    @abstractmethod
+    def get_meta(self, name: str) -> dict[str, Any] | None: ...
+
+    # --- shared traversal --------------------------------------------------------------------
+    def ego(
+        self,
+        seeds: Sequence[NodeRef],
+        depth: int = 1,
+        flt: NodeFilter | None = None,
+        limit: int = DEFAULT_VIEW_LIMIT,
+    ) -> Subgraph:
+        """The k-hop neighbourhood of the seeds, breadth first, nodes in (label, key) order
+        within each hop, cut at `limit` nodes (then `truncated` is set)."""
+        flt = flt or NodeFilter()
+        seen: dict[NodeRef, Node] = {n.ref: n for n in self.get_nodes(list(dict.fromkeys(seeds)))}
+        frontier = list(seen)
+        truncated = False
+        for _ in range(depth):
+            if not frontier:
+                break
+            budget = limit - len(seen)
+            candidates = self._neighbour_refs(frontier, flt, budget + len(seen) + 1)
+            fresh = [ref for ref in candidates if ref not in seen]
+            nodes = [n for n in self.get_nodes(fresh) if flt.accepts(n)]
+            if len(nodes) > budget:
+                truncated = True
+                nodes = nodes[: max(budget, 0)]
+            for node in nodes:
+                seen[node.ref] = node
+            frontier = [n.ref for n in nodes]
+            if truncated:
+                break
+        edges = self.edges_among(list(seen))
+        if flt.rel_types is not None:
+            edges = [e for e in edges if e.type in flt.rel_types]
+        return Subgraph(list(seen.values()), edges, truncated)
+
+    def neighbours(
+        self, ref: NodeRef, flt: NodeFilter | None = None, limit: int = DEFAULT_VIEW_LIMIT
+    ) -> Subgraph:
+        return self.ego([ref], 1, flt, limit)
+
+
+def merge_batch(nodes: Sequence[Node], edges: Sequence[Edge]) -> tuple[list[Node], list[Edge]]:
+    """Fold repeats of one node or edge inside a batch into one, as the store would merge
+    them, so both backends count created/updated the same way."""
+    merged_nodes: dict[NodeRef, Node] = {}
+    for node in nodes:
+        ref = node.ref
+        have = merged_nodes.get(ref)
+        merged_nodes[ref] = node if have is None else _fold(have, node)
+    merged_edges: dict[tuple[RelType, NodeRef, NodeRef], Edge] = {}
+    for edge in edges:
+        ident = (edge.type, edge.source, edge.target)
+        had = merged_edges.get(ident)
+        merged_edges[ident] = edge if had is None else _fold(had, edge)
+    return list(merged_nodes.values()), list(merged_edges.values())
+
+
+def _fold(first: _Item, second: _Item) -> _Item:
+    props = {**first.props, **second.props}
+    prov = second.provenance
+    seen = [p for p in (first.provenance.first_seen, prov.first_seen) if p]
+    last = [p for p in (first.provenance.last_seen, prov.last_seen) if p]
+    provenance = type(prov)(
+        source=first.provenance.source,
+        source_record=first.provenance.source_record,
+        first_seen=min(seen) if seen else None,
+        last_seen=max(last) if last else None,
+        ingested_at=prov.ingested_at,
+    )
+    if isinstance(first, Node):
+        return Node(first.label, first.key, props, provenance)  # type: ignore[return-value]
+    return Edge(first.type, first.source, first.target, props, provenance)  # type: ignore[return-value]

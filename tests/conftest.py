@@ -1,0 +1,76 @@
+"""Shared fixtures: one `store` fixture parametrised over both backends.
+
+The Neo4j backend runs against a real Neo4j server: the one PREXUS_NEO4J_URI names, or one
+this session starts from the jars scripts/neo4j_server.py assembles. Without Java or Maven
+those tests skip with the reason, except under CI=true, where a missing or failing server
+fails the run.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from graph.settings import Settings
+from graph.sqlite_store import SQLiteStore
+from graph.store import GraphStore
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import neo4j_server  # noqa: E402
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+@pytest.fixture(scope="session")
+def neo4j_settings() -> Iterator[Settings]:
+    """Settings pointing at a real Neo4j: external if PREXUS_NEO4J_URI is set, else ours."""
+    external = os.environ.get("PREXUS_NEO4J_URI")
+    if external:
+        yield Settings(neo4j_uri=external)
+        return
+    missing = neo4j_server.java_and_maven_available()
+    if missing:
+        if IN_CI:
+            pytest.fail(f"CI=true but Neo4j cannot run here: {missing}")
+        pytest.skip(f"Neo4j tests skipped: {missing}")
+    server = neo4j_server.Neo4jServer()
+    try:
+        server.start()
+    except neo4j_server.Neo4jServerError as exc:
+        if IN_CI:
+            pytest.fail(f"Neo4j server did not start: {exc}")
+        pytest.skip(f"Neo4j server did not start: {exc}")
+    try:
+        yield Settings(
+            neo4j_uri=server.uri,
+            neo4j_user=server.user,
+            neo4j_password=server.password or "",
+        )
+    finally:
+        server.stop()
+
+
+def _neo4j_store(settings: Settings) -> GraphStore:
+    from graph import open_store
+
+    return open_store(settings)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("neo4j", marks=pytest.mark.neo4j)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GraphStore]:
+    """An empty store of each backend."""
+    if request.param == "sqlite":
+        backend: GraphStore = SQLiteStore(tmp_path / "prexus.db")
+    else:
+        backend = _neo4j_store(request.getfixturevalue("neo4j_settings"))
+        backend.clear()
+    try:
+        yield backend
+    finally:
+        backend.close()

@@ -1,0 +1,208 @@
+"""The storage contract: every test runs on SQLite and on the real Neo4j server."""
+
+from __future__ import annotations
+
+import pytest
+
+from graph.schema import Label, NodeRef, Provenance, RelType, make_edge, make_node
+from graph.store import GraphStore, MissingNodeError, NodeFilter
+
+
+def prov(first: str | None = "2020-01-01", last: str | None = None, record: str = "r1"):
+    return Provenance("test", record, first, last or first)
+
+
+def posting(pid: str, title: str = "PMK glycidate for sale", day: str = "2020-01-01"):
+    return make_node(
+        Label.POSTING, {"id": pid, "title": title, "text": f"text of {pid}"}, prov(day)
+    )
+
+
+def phone(value: str, day: str = "2020-01-01"):
+    return make_node(Label.IDENTIFIER, {"kind": "phone", "value": value}, prov(day))
+
+
+def has(a, b, evidence: str = "raw"):
+    return make_edge(RelType.HAS_IDENTIFIER, a.ref, b.ref, prov(), {"evidence": evidence})
+
+
+def test_upsert_counts_created_then_unchanged(store: GraphStore) -> None:
+    p, i = posting("P1"), phone("+8613800138000")
+    first = store.upsert([p, i], [has(p, i)])
+    assert (first.nodes_created, first.edges_created) == (2, 1)
+    again = store.upsert([posting("P1"), phone("+8613800138000")], [has(p, i)])
+    assert (again.nodes_created, again.nodes_updated, again.nodes_unchanged) == (0, 0, 2)
+    assert (again.edges_created, again.edges_updated, again.edges_unchanged) == (0, 0, 1)
+    counts = store.counts()
+    assert counts.nodes == {"Posting": 1, "Identifier": 1}
+    assert counts.edges == {"HAS_IDENTIFIER": 1}
+
+
+def test_changed_properties_update_and_overlay(store: GraphStore) -> None:
+    store.upsert([make_node(Label.POSTING, {"id": "P1", "title": "a", "price": 5}, prov())])
+    stats = store.upsert([make_node(Label.POSTING, {"id": "P1", "title": "b"}, prov())])
+    assert (stats.nodes_created, stats.nodes_updated) == (0, 1)
+    node = store.get_node(NodeRef(Label.POSTING, "P1"))
+    assert node is not None
+    assert node.props["title"] == "b"
+    assert node.props["price"] == 5  # kept: absent from the later record
+
+
+def test_provenance_keeps_earliest_first_seen_and_latest_last_seen(store: GraphStore) -> None:
+    store.upsert([phone("+8613800138000", "2020-05-01")])
+    store.upsert([phone("+8613800138000", "2019-01-01")])
+    stats = store.upsert([phone("+8613800138000", "2021-03-01")])
+    assert stats.nodes_updated == 1
+    node = store.get_node(NodeRef(Label.IDENTIFIER, "phone:+8613800138000"))
+    assert node is not None
+    assert node.provenance.first_seen == "2019-01-01"
+    assert node.provenance.last_seen == "2021-03-01"
+    assert node.provenance.source == "test"
+    assert node.provenance.ingested_at
+
+
+def test_repeats_inside_one_batch_merge(store: GraphStore) -> None:
+    stats = store.upsert(
+        [phone("+8613800138000", "2020-05-01"), phone("+8613800138000", "2019-01-01")]
+    )
+    assert stats.nodes_created == 1
+    node = store.get_node(NodeRef(Label.IDENTIFIER, "phone:+8613800138000"))
+    assert node is not None and node.provenance.first_seen == "2019-01-01"
+
+
+def test_edge_to_missing_node_rolls_back_the_whole_batch(store: GraphStore) -> None:
+    p = posting("P1")
+    ghost = phone("+8613800138000")
+    with pytest.raises(MissingNodeError, match="phone:\\+8613800138000"):
+        store.upsert([p], [has(p, ghost)])
+    assert store.get_node(p.ref) is None
+    assert store.counts().total_nodes == 0
+
+
+def test_get_nodes_keeps_order_and_skips_missing(store: GraphStore) -> None:
+    a, b = posting("A"), posting("B")
+    store.upsert([a, b])
+    refs = [b.ref, NodeRef(Label.POSTING, "nope"), a.ref]
+    assert [n.key for n in store.get_nodes(refs)] == ["B", "A"]
+    assert store.get_node(NodeRef(Label.SEIZURE, "A")) is None
+
+
+def _star(store: GraphStore) -> None:
+    """Two postings share a phone; P2 also has an email; the email also appears on P3."""
+    p1, p2, p3 = posting("P1", day="2018-01-01"), posting("P2"), posting("P3", day="2023-06-01")
+    ph = phone("+8613800138000", "2018-01-01")
+    em = make_node(
+        Label.IDENTIFIER, {"kind": "email", "value": "x@y.com"}, prov("2020-01-01", "2023-06-01")
+    )
+    plat = make_node(Label.PLATFORM, {"name": "chemb2b", "domain": "chemb2b.com"}, prov())
+    store.upsert(
+        [p1, p2, p3, ph, em, plat],
+        [
+            has(p1, ph),
+            has(p2, ph),
+            has(p2, em),
+            has(p3, em),
+            make_edge(RelType.POSTED_ON, p1.ref, plat.ref, prov()),
+        ],
+    )
+
+
+def test_ego_network_by_depth(store: GraphStore) -> None:
+    _star(store)
+    one = store.ego([NodeRef(Label.POSTING, "P1")], depth=1)
+    assert {n.key for n in one.nodes} == {"P1", "phone:+8613800138000", "chemb2b"}
+    assert len(one.edges) == 2 and not one.truncated
+    three = store.ego([NodeRef(Label.POSTING, "P1")], depth=3)
+    assert {n.key for n in three.nodes} == {
+        "P1",
+        "P2",
+        "phone:+8613800138000",
+        "chemb2b",
+        "email:x@y.com",
+    }
+    assert {(e.source.key, e.target.key) for e in three.edges} == {
+        ("P1", "phone:+8613800138000"),
+        ("P2", "phone:+8613800138000"),
+        ("P2", "email:x@y.com"),
+        ("P1", "chemb2b"),
+    }
+
+
+def test_ego_filters_kinds_and_dates(store: GraphStore) -> None:
+    _star(store)
+    seed = [NodeRef(Label.IDENTIFIER, "email:x@y.com")]
+    only_postings = store.ego(seed, 2, NodeFilter(labels=frozenset({Label.POSTING})))
+    assert {n.key for n in only_postings.nodes} == {"email:x@y.com", "P2", "P3"}
+    before_2021 = store.ego(seed, 1, NodeFilter(until="2021-12-31"))
+    assert {n.key for n in before_2021.nodes} == {"email:x@y.com", "P2"}
+    since_2021 = store.ego(seed, 1, NodeFilter(since="2021-01-01"))
+    assert {n.key for n in since_2021.nodes} == {"email:x@y.com", "P3"}
+    by_rel = store.ego(
+        [NodeRef(Label.POSTING, "P1")], 1, NodeFilter(rel_types=frozenset({RelType.POSTED_ON}))
+    )
+    assert {n.key for n in by_rel.nodes} == {"P1", "chemb2b"}
+
+
+def test_ego_limit_truncates_in_key_order(store: GraphStore) -> None:
+    hub = phone("+8613800138000")
+    postings = [posting(f"P{i:02d}") for i in range(12)]
+    store.upsert([hub, *postings], [has(p, hub) for p in postings])
+    view = store.ego([hub.ref], depth=1, limit=5)
+    assert view.truncated
+    assert [n.key for n in view.nodes] == ["phone:+8613800138000", "P00", "P01", "P02", "P03"]
+    assert len(view.edges) == 4
+    whole = store.ego([hub.ref], depth=1, limit=13)
+    assert not whole.truncated and len(whole.nodes) == 13
+
+
+def test_search_finds_words_keys_and_filters_kinds(store: GraphStore) -> None:
+    _star(store)
+    store.upsert([posting("P9", "Acetic anhydride, Café supplier")])
+    assert {n.key for n in store.search("anhydride")} == {"P9"}
+    assert {n.key for n in store.search("CAFE")} == {"P9"}
+    assert {n.key for n in store.search("x@y.com")} == {"email:x@y.com"}
+    assert next(n.key for n in store.search("phone:+8613800138000")) == "phone:+8613800138000"
+    titles = {n.key for n in store.search("glycidate", labels=[Label.POSTING])}
+    assert titles == {"P1", "P2", "P3"}
+    assert store.search("glycidate", labels=[Label.IDENTIFIER]) == []
+    page = store.search("glycidate", limit=2, offset=2)
+    assert len(page) == 1
+    assert store.search('" OR 1=1 -- ; MATCH (n) DETACH DELETE n') == []
+    assert store.counts().total_nodes == 7
+
+
+def test_hostile_keys_are_stored_literally(store: GraphStore) -> None:
+    key = "x'); DROP TABLE nodes; -- `} MATCH (n) DELETE n //"
+    store.upsert([posting(key)])
+    node = store.get_node(NodeRef(Label.POSTING, key))
+    assert node is not None and node.key == key
+    assert store.counts().nodes == {"Posting": 1}
+
+
+def test_iterate_delete_and_derived_properties(store: GraphStore) -> None:
+    _star(store)
+    assert {n.key for n in store.iter_nodes(Label.POSTING)} == {"P1", "P2", "P3"}
+    assert sum(1 for _ in store.iter_nodes()) == 6
+    edges = list(store.iter_edges(RelType.HAS_IDENTIFIER))
+    assert len(edges) == 4 and all(e.props.get("evidence") == "raw" for e in edges)
+    assert store.set_properties(Label.POSTING, {"P1": {"cluster": "A1", "degree": 2}}) == 1
+    node = store.get_node(NodeRef(Label.POSTING, "P1"))
+    assert node is not None and node.props["cluster"] == "A1" and node.props["title"]
+    assert store.delete(NodeRef(Label.IDENTIFIER, "phone:+8613800138000"))
+    assert not store.delete(NodeRef(Label.IDENTIFIER, "phone:+8613800138000"))
+    assert store.counts().edges == {"HAS_IDENTIFIER": 2, "POSTED_ON": 1}
+
+
+def test_meta_round_trip(store: GraphStore) -> None:
+    assert store.get_meta("analysis") is None
+    store.put_meta("analysis", {"ran_at": "2024-01-01", "seed": 7})
+    store.put_meta("analysis", {"ran_at": "2024-02-01", "seed": 7})
+    assert store.get_meta("analysis") == {"ran_at": "2024-02-01", "seed": 7}
+
+
+def test_clear_empties_the_store(store: GraphStore) -> None:
+    _star(store)
+    store.put_meta("x", {"a": 1})
+    store.clear()
+    assert store.counts().total_nodes == 0
+    assert store.get_meta("x") is None
