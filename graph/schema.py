@@ -437,10 +437,18 @@ class Provenance:
         return {name: getattr(self, name) for name in PROVENANCE_FIELDS}
 
 
+def encode_props(props: Mapping[str, Any]) -> str:
+    """Canonical JSON of properties: sorted keys, no spaces, UTF-8 kept."""
+    return json.dumps(props, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def digest(encoded: str) -> str:
+    """A short stable digest of canonical JSON, so stores can tell an update from a no-op."""
+    return hashlib.blake2b(encoded.encode(), digest_size=12).hexdigest()
+
+
 def props_hash(props: Mapping[str, Any]) -> str:
-    """A stable digest of properties, so stores can tell an update from a no-op."""
-    blob = json.dumps(props, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.blake2b(blob.encode(), digest_size=12).hexdigest()
+    return digest(encode_props(props))
 
 
 def _clean_props(props: Mapping[str, Any]) -> dict[str, PropertyValue]:

@@ -22,7 +22,8 @@ from graph.schema import (
     NodeRef,
     Provenance,
     RelType,
-    props_hash,
+    digest,
+    encode_props,
 )
 from graph.store import (
     Counts,
@@ -31,7 +32,6 @@ from graph.store import (
     NodeFilter,
     StoreError,
     WriteStats,
-    encode_props,
     merge_batch,
     search_tokens,
 )
@@ -97,7 +97,8 @@ CREATE TABLE IF NOT EXISTS edges (
 CREATE INDEX IF NOT EXISTS edges_src ON edges (src, type);
 CREATE INDEX IF NOT EXISTS edges_dst ON edges (dst, type);
 CREATE VIRTUAL TABLE IF NOT EXISTS node_fts USING fts5 (
-    text, content = 'nodes', content_rowid = 'id', tokenize = 'unicode61 remove_diacritics 2'
+    text, content = 'nodes', content_rowid = 'id', tokenize = 'unicode61 remove_diacritics 2',
+    detail = none, columnsize = 0
 );
 CREATE TRIGGER IF NOT EXISTS nodes_fts_insert AFTER INSERT ON nodes BEGIN
     INSERT INTO node_fts (rowid, text) VALUES (new.id, new.text);
@@ -116,18 +117,32 @@ _NODE_COLUMNS = (
     "id, label, key, props, derived, source, source_record, first_seen, last_seen, ingested_at"
 )
 
-_MERGE_SEEN = """
-    first_seen = CASE WHEN :first_seen IS NOT NULL AND (first_seen IS NULL
-                      OR :first_seen < first_seen) THEN :first_seen ELSE first_seen END,
-    last_seen = CASE WHEN :last_seen IS NOT NULL AND (last_seen IS NULL
-                     OR :last_seen > last_seen) THEN :last_seen ELSE last_seen END,
-    ingested_at = :ingested_at
-"""
-_CHANGED = """(hash IS NOT :hash
-    OR (:first_seen IS NOT NULL AND (first_seen IS NULL OR :first_seen < first_seen))
-    OR (:last_seen IS NOT NULL AND (last_seen IS NULL OR :last_seen > last_seen)))"""
+_UPDATE = """UPDATE {table} SET props = json_patch(props, ?3), hash = ?4,
+    first_seen = CASE WHEN ?1 IS NOT NULL AND (first_seen IS NULL OR ?1 < first_seen)
+                 THEN ?1 ELSE first_seen END,
+    last_seen = CASE WHEN ?2 IS NOT NULL AND (last_seen IS NULL OR ?2 > last_seen)
+                THEN ?2 ELSE last_seen END,
+    ingested_at = ?5 WHERE id = ?6"""
 
-_PROVENANCE_PARAMS = ("source", "source_record", "first_seen", "last_seen", "ingested_at")
+
+def _provenance_row(prov: Provenance) -> tuple[str | None, ...]:
+    return (prov.source, prov.source_record, prov.first_seen, prov.last_seen, prov.ingested_at)
+
+
+def _changed(have: tuple[Any, ...], new_hash: str, prov: Provenance) -> bool:
+    """New properties, an earlier first sighting or a later last sighting."""
+    _, old_hash, first, last = have
+    return (
+        old_hash != new_hash
+        or (prov.first_seen is not None and (first is None or prov.first_seen < first))
+        or (prov.last_seen is not None and (last is None or prov.last_seen > last))
+    )
+
+
+def _update_row(row_id: int, values: tuple[Any, ...]) -> tuple[Any, ...]:
+    """(props, hash, source, source_record, first, last, ingested) -> _UPDATE's parameters."""
+    props, new_hash, _source, _record, first, last, ingested = values
+    return (first, last, props, new_hash, ingested, row_id)
 
 
 def _fts_query(text: str) -> str:
@@ -186,6 +201,7 @@ class SQLiteStore(GraphStore):
         nodes, edges = merge_batch(nodes, edges)
         stats = WriteStats()
         with self._lock, self._transaction():
+            self._node_ids: dict[NodeRef, int] = {}
             created, updated = self._write_nodes(nodes)
             stats.nodes_created, stats.nodes_updated = created, updated
             stats.nodes_unchanged = len(nodes) - created - updated
@@ -196,60 +212,95 @@ class SQLiteStore(GraphStore):
         return stats
 
     def _write_nodes(self, nodes: Sequence[Node]) -> tuple[int, int]:
-        rows = [
-            {
-                "label": str(n.label),
-                "key": n.key,
-                "props": encode_props(n.props),
-                "hash": props_hash(n.props),
-                **n.provenance.as_dict(),
-            }
-            for n in nodes
-        ]
-        created = self._db.executemany(
-            "INSERT OR IGNORE INTO nodes (label, key, props, hash, source, source_record, "
-            "first_seen, last_seen, ingested_at) VALUES (:label, :key, :props, :hash, :source, "
-            ":source_record, :first_seen, :last_seen, :ingested_at)",
-            rows,
-        ).rowcount
-        updated = self._db.executemany(
-            f"UPDATE nodes SET props = json_patch(props, :props), hash = :hash, {_MERGE_SEEN} "
-            f"WHERE label = :label AND key = :key AND {_CHANGED}",
-            rows,
-        ).rowcount
-        return created, updated
+        """Look the batch up once, then INSERT the new rows (with ids assigned here, so
+        edges need no second look-up) and UPDATE only the ones that changed."""
+        existing = self._existing_nodes([n.ref for n in nodes])
+        next_id = self._db.execute("SELECT coalesce(max(id), 0) + 1 FROM nodes").fetchone()[0]
+        inserts, updates = [], []
+        for node in nodes:
+            blob = encode_props(node.props)
+            row = (str(node.label), node.key, blob, digest(blob), *_provenance_row(node.provenance))
+            have = existing.get(node.ref)
+            if have is None:
+                self._node_ids[node.ref] = next_id
+                inserts.append((next_id, *row))
+                next_id += 1
+            elif _changed(have, row[3], node.provenance):
+                updates.append(_update_row(have[0], row[2:]))
+        self._db.executemany(
+            "INSERT INTO nodes (id, label, key, props, hash, source, source_record, first_seen, "
+            "last_seen, ingested_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            inserts,
+        )
+        self._db.executemany(_UPDATE.format(table="nodes"), updates)
+        return len(inserts), len(updates)
 
     def _write_edges(self, edges: Sequence[Edge]) -> tuple[int, int]:
-        ids = self._ids({ref for e in edges for ref in (e.source, e.target)})
-        rows = []
+        ids = self._node_ids
+        unknown = {ref for e in edges for ref in (e.source, e.target) if ref not in ids}
+        ids.update(self._ids(unknown))
         for edge in edges:
             missing = [ref for ref in (edge.source, edge.target) if ref not in ids]
             if missing:
                 raise MissingNodeError(
                     f"{edge.type} edge {edge.source} -> {edge.target}: no node {missing[0]}"
                 )
-            rows.append(
-                {
-                    "type": str(edge.type),
-                    "src": ids[edge.source],
-                    "dst": ids[edge.target],
-                    "props": encode_props(edge.props),
-                    "hash": props_hash(edge.props),
-                    **edge.provenance.as_dict(),
-                }
-            )
-        created = self._db.executemany(
-            "INSERT OR IGNORE INTO edges (type, src, dst, props, hash, source, source_record, "
-            "first_seen, last_seen, ingested_at) VALUES (:type, :src, :dst, :props, :hash, "
-            ":source, :source_record, :first_seen, :last_seen, :ingested_at)",
-            rows,
-        ).rowcount
-        updated = self._db.executemany(
-            f"UPDATE edges SET props = json_patch(props, :props), hash = :hash, {_MERGE_SEEN} "
-            f"WHERE type = :type AND src = :src AND dst = :dst AND {_CHANGED}",
-            rows,
-        ).rowcount
-        return created, updated
+        existing = self._existing_edges(
+            [(str(e.type), ids[e.source], ids[e.target]) for e in edges]
+        )
+        inserts, updates = [], []
+        for edge in edges:
+            ident = (str(edge.type), ids[edge.source], ids[edge.target])
+            blob = encode_props(edge.props)
+            row = (*ident, blob, digest(blob), *_provenance_row(edge.provenance))
+            have = existing.get(ident)
+            if have is None:
+                inserts.append(row)
+            elif _changed(have, row[4], edge.provenance):
+                updates.append(_update_row(have[0], row[3:]))
+        self._db.executemany(
+            "INSERT INTO edges (type, src, dst, props, hash, source, source_record, first_seen, "
+            "last_seen, ingested_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            inserts,
+        )
+        self._db.executemany(_UPDATE.format(table="edges"), updates)
+        return len(inserts), len(updates)
+
+    def _existing_nodes(self, refs: Sequence[NodeRef]) -> dict[NodeRef, tuple[Any, ...]]:
+        """(id, hash, first_seen, last_seen) of the refs already stored."""
+        found: dict[NodeRef, tuple[Any, ...]] = {}
+        for start in range(0, len(refs), _CHUNK):
+            chunk = refs[start : start + _CHUNK]
+            values = ",".join("(?, ?)" for _ in chunk)
+            params = [v for ref in chunk for v in (str(ref.label), ref.key)]
+            for label, key, *state in self._db.execute(
+                f"WITH wanted (label, key) AS (VALUES {values}) "
+                "SELECT n.label, n.key, n.id, n.hash, n.first_seen, n.last_seen FROM wanted "
+                "JOIN nodes n ON n.label = wanted.label AND n.key = wanted.key",
+                params,
+            ):
+                ref = NodeRef(Label(label), key)
+                found[ref] = tuple(state)
+                self._node_ids[ref] = state[0]
+        return found
+
+    def _existing_edges(
+        self, idents: Sequence[tuple[str, int, int]]
+    ) -> dict[tuple[str, int, int], tuple[Any, ...]]:
+        found: dict[tuple[str, int, int], tuple[Any, ...]] = {}
+        for start in range(0, len(idents), _CHUNK):
+            chunk = idents[start : start + _CHUNK]
+            values = ",".join("(?, ?, ?)" for _ in chunk)
+            params = [v for ident in chunk for v in ident]
+            for rel, src, dst, *state in self._db.execute(
+                f"WITH wanted (type, src, dst) AS (VALUES {values}) "
+                "SELECT e.type, e.src, e.dst, e.id, e.hash, e.first_seen, e.last_seen "
+                "FROM wanted JOIN edges e ON e.type = wanted.type AND e.src = wanted.src "
+                "AND e.dst = wanted.dst",
+                params,
+            ):
+                found[(rel, src, dst)] = tuple(state)
+        return found
 
     def _ids(self, refs: Iterable[NodeRef]) -> dict[NodeRef, int]:
         """Row ids of existing nodes, looked up in chunks through a VALUES join."""

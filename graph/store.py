@@ -7,7 +7,6 @@ both lives here once, so the contract tests cannot find the two drifting apart.
 
 from __future__ import annotations
 
-import json
 import unicodedata
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
@@ -108,10 +107,6 @@ def search_tokens(text: str) -> list[str]:
     folded = unicodedata.normalize("NFKD", text.casefold())
     kept = "".join(c if c.isalnum() else " " for c in folded if not unicodedata.combining(c))
     return kept.split()
-
-
-def encode_props(props: dict[str, Any]) -> str:
-    return json.dumps(props, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 class GraphStore(ABC):
