@@ -200,6 +200,7 @@ class Neo4jStore(GraphStore):
                 result = tx.run(_node_upsert_query(label), rows=rows).single(strict=True)
                 stats.nodes_created += result["created"]
                 stats.nodes_updated += result["updated"]
+                stats.count(str(label), result["created"], result["updated"])
             for (rel, source, target), rows in edge_groups.items():
                 result = tx.run(_edge_upsert_query(rel, source, target), rows=rows).single(
                     strict=True
@@ -208,6 +209,7 @@ class Neo4jStore(GraphStore):
                     raise MissingNodeError(_missing_endpoint(tx, rel, source, target, rows))
                 stats.edges_created += result["created"]
                 stats.edges_updated += result["updated"]
+                stats.count(str(rel), result["created"], result["updated"])
             stats.nodes_unchanged = len(nodes) - stats.nodes_created - stats.nodes_updated
             stats.edges_unchanged = len(edges) - stats.edges_created - stats.edges_updated
             return stats

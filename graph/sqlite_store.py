@@ -202,16 +202,16 @@ class SQLiteStore(GraphStore):
         stats = WriteStats()
         with self._lock, self._transaction():
             self._node_ids: dict[NodeRef, int] = {}
-            created, updated = self._write_nodes(nodes)
+            created, updated = self._write_nodes(nodes, stats)
             stats.nodes_created, stats.nodes_updated = created, updated
             stats.nodes_unchanged = len(nodes) - created - updated
             if edges:
-                created, updated = self._write_edges(edges)
+                created, updated = self._write_edges(edges, stats)
                 stats.edges_created, stats.edges_updated = created, updated
                 stats.edges_unchanged = len(edges) - created - updated
         return stats
 
-    def _write_nodes(self, nodes: Sequence[Node]) -> tuple[int, int]:
+    def _write_nodes(self, nodes: Sequence[Node], stats: WriteStats) -> tuple[int, int]:
         """Look the batch up once, then INSERT the new rows (with ids assigned here, so
         edges need no second look-up) and UPDATE only the ones that changed."""
         existing = self._existing_nodes([n.ref for n in nodes])
@@ -225,8 +225,10 @@ class SQLiteStore(GraphStore):
                 self._node_ids[node.ref] = next_id
                 inserts.append((next_id, *row))
                 next_id += 1
+                stats.count(row[0], 1, 0)
             elif _changed(have, row[3], node.provenance):
                 updates.append(_update_row(have[0], row[2:]))
+                stats.count(row[0], 0, 1)
         self._db.executemany(
             "INSERT INTO nodes (id, label, key, props, hash, source, source_record, first_seen, "
             "last_seen, ingested_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -235,7 +237,7 @@ class SQLiteStore(GraphStore):
         self._db.executemany(_UPDATE.format(table="nodes"), updates)
         return len(inserts), len(updates)
 
-    def _write_edges(self, edges: Sequence[Edge]) -> tuple[int, int]:
+    def _write_edges(self, edges: Sequence[Edge], stats: WriteStats) -> tuple[int, int]:
         ids = self._node_ids
         unknown = {ref for e in edges for ref in (e.source, e.target) if ref not in ids}
         ids.update(self._ids(unknown))
@@ -256,8 +258,10 @@ class SQLiteStore(GraphStore):
             have = existing.get(ident)
             if have is None:
                 inserts.append(row)
+                stats.count(row[0], 1, 0)
             elif _changed(have, row[4], edge.provenance):
                 updates.append(_update_row(have[0], row[3:]))
+                stats.count(row[0], 0, 1)
         self._db.executemany(
             "INSERT INTO edges (type, src, dst, props, hash, source, source_record, first_seen, "
             "last_seen, ingested_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

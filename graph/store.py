@@ -41,10 +41,22 @@ class WriteStats:
     edges_created: int = 0
     edges_updated: int = 0
     edges_unchanged: int = 0
+    by_kind: dict[str, list[int]] = field(default_factory=dict)
+    """Label or relationship type -> [created, updated], for per-record counts."""
+
+    def count(self, kind: str, created: int, updated: int) -> None:
+        if not (created or updated):
+            return
+        entry = self.by_kind.setdefault(kind, [0, 0])
+        entry[0] += created
+        entry[1] += updated
 
     def __iadd__(self, other: WriteStats) -> WriteStats:
         for name in self.__slots__:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
+            if name != "by_kind":
+                setattr(self, name, getattr(self, name) + getattr(other, name))
+        for kind, (created, updated) in other.by_kind.items():
+            self.count(kind, created, updated)
         return self
 
 

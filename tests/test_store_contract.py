@@ -206,3 +206,11 @@ def test_clear_empties_the_store(store: GraphStore) -> None:
     store.clear()
     assert store.counts().total_nodes == 0
     assert store.get_meta("x") is None
+
+
+def test_write_stats_count_each_kind(store: GraphStore) -> None:
+    p, i = posting("P1"), phone("+8613800138000")
+    stats = store.upsert([p, i, posting("P2")], [has(p, i)])
+    assert stats.by_kind == {"Posting": [2, 0], "Identifier": [1, 0], "HAS_IDENTIFIER": [1, 0]}
+    stats = store.upsert([posting("P1", title="changed")])
+    assert stats.by_kind == {"Posting": [0, 1]}
