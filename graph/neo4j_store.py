@@ -375,6 +375,19 @@ class Neo4jStore(GraphStore):
                 for record in result:
                     yield self._edge(record.data())
 
+    def edge_list(
+        self, rel_types: Iterable[RelType] | None = None
+    ) -> Iterator[tuple[NodeRef, NodeRef, RelType, float | None]]:
+        types = list(rel_types) if rel_types is not None else list(RELATIONSHIP_TYPES)
+        with self._driver.session(database=self.database, fetch_size=10000) as session:
+            for each in types:
+                result = session.run(
+                    f"MATCH (a)-[e:`{each}`]->(b) RETURN labels(a)[0] AS sl, a._key AS sk, "
+                    "labels(b)[0] AS dl, b._key AS dk, e.weight AS w"
+                )
+                for sl, sk, dl, dk, weight in result:
+                    yield NodeRef(Label(sl), sk), NodeRef(Label(dl), dk), each, weight
+
     def counts(self) -> Counts:
         nodes, edges = {}, {}
         for label in NODE_TYPES:

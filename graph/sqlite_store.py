@@ -473,6 +473,29 @@ class SQLiteStore(GraphStore):
         finally:
             reader.close()
 
+    def edge_list(
+        self, rel_types: Iterable[RelType] | None = None
+    ) -> Iterator[tuple[NodeRef, NodeRef, RelType, float | None]]:
+        types = [str(r) for r in rel_types] if rel_types is not None else None
+        where = f" WHERE e.type IN ({','.join('?' * len(types))})" if types else ""
+        if types == []:
+            return
+        reader = sqlite3.connect(self.path, check_same_thread=False)
+        refs: dict[tuple[str, str], NodeRef] = {}
+        try:
+            rows = reader.execute(
+                "SELECT e.type, s.label, s.key, d.label, d.key, json_extract(e.props, "
+                "'$.weight') FROM edges e JOIN nodes s ON s.id = e.src "
+                f"JOIN nodes d ON d.id = e.dst{where}",
+                types or [],
+            )
+            for rel, sl, sk, dl, dk, weight in rows:
+                source = refs.get((sl, sk)) or refs.setdefault((sl, sk), NodeRef(Label(sl), sk))
+                target = refs.get((dl, dk)) or refs.setdefault((dl, dk), NodeRef(Label(dl), dk))
+                yield source, target, RelType(rel), weight
+        finally:
+            reader.close()
+
     def counts(self) -> Counts:
         with self._lock:
             nodes = dict(self._db.execute("SELECT label, count(*) FROM nodes GROUP BY label"))

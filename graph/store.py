@@ -195,6 +195,13 @@ class GraphStore(ABC):
     def iter_edges(self, rel: RelType | None = None) -> Iterator[Edge]: ...
 
     @abstractmethod
+    def edge_list(
+        self, rel_types: Iterable[RelType] | None = None
+    ) -> Iterator[tuple[NodeRef, NodeRef, RelType, float | None]]:
+        """(source, target, type, weight) of every edge: the light projection analysis
+        reads, without properties or provenance."""
+
+    @abstractmethod
     def counts(self) -> Counts: ...
 
     # --- metadata (analysis runs, settings of a run) -----------------------------------------

@@ -214,3 +214,16 @@ def test_write_stats_count_each_kind(store: GraphStore) -> None:
     assert stats.by_kind == {"Posting": [2, 0], "Identifier": [1, 0], "HAS_IDENTIFIER": [1, 0]}
     stats = store.upsert([posting("P1", title="changed")])
     assert stats.by_kind == {"Posting": [0, 1]}
+
+
+def test_edge_list_is_the_light_projection(store: GraphStore) -> None:
+    _star(store)
+    a, b = posting("A"), posting("B")
+    store.upsert([a, b], [make_edge(RelType.LINKED_TO, a.ref, b.ref, prov(), {"weight": 3.5})])
+    every = set(store.edge_list())
+    assert len(every) == 6
+    assert set(store.edge_list([RelType.LINKED_TO])) == {(a.ref, b.ref, RelType.LINKED_TO, 3.5)}
+    assert {(s.key, t.key) for s, t, _, _ in store.edge_list([RelType.POSTED_ON])} == {
+        ("P1", "chemb2b")
+    }
+    assert list(store.edge_list([])) == []
