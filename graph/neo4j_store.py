@@ -237,6 +237,18 @@ class Neo4jStore(GraphStore):
             total += result[0]["n"]
         return total
 
+    def delete_edges(
+        self, rel: RelType, source: Label | None = None, target: Label | None = None
+    ) -> int:
+        a = f"a:`{source}`" if source else "a"
+        b = f"b:`{target}`" if target else "b"
+        with self._driver.session(database=self.database) as session:
+            record = session.run(
+                f"MATCH ({a})-[e:`{rel}`]->({b}) CALL (e) {{ DELETE e }} "
+                "IN TRANSACTIONS OF 10000 ROWS RETURN count(*) AS n"
+            ).single()
+        return record["n"] if record else 0
+
     def delete(self, ref: NodeRef) -> bool:
         rows = self._run(
             f"MATCH (n:`{ref.label}` {{_key: $key}}) DETACH DELETE n RETURN count(*) AS n",

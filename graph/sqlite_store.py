@@ -336,6 +336,19 @@ class SQLiteStore(GraphStore):
                 rows,
             ).rowcount
 
+    def delete_edges(
+        self, rel: RelType, source: Label | None = None, target: Label | None = None
+    ) -> int:
+        where, params = ["type = ?"], [str(rel)]
+        for column, label in (("src", source), ("dst", target)):
+            if label is not None:
+                where.append(f"{column} IN (SELECT id FROM nodes WHERE label = ?)")
+                params.append(str(label))
+        with self._lock, self._transaction():
+            return self._db.execute(
+                f"DELETE FROM edges WHERE {' AND '.join(where)}", params
+            ).rowcount
+
     def delete(self, ref: NodeRef) -> bool:
         with self._lock, self._transaction():
             cursor = self._db.execute(

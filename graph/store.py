@@ -159,6 +159,13 @@ class GraphStore(ABC):
         """Overlay analysis results on existing nodes without touching provenance."""
 
     @abstractmethod
+    def delete_edges(
+        self, rel: RelType, source: Label | None = None, target: Label | None = None
+    ) -> int:
+        """Remove every edge of a type (optionally only between two kinds): analysis
+        rewrites the edges it derives (MEMBER_OF, weak links) on each run."""
+
+    @abstractmethod
     def delete(self, ref: NodeRef) -> bool:
         """Remove a node and its edges; False when it was not there."""
 

@@ -56,20 +56,27 @@ def neo4j_settings() -> Iterator[Settings]:
         server.stop()
 
 
-def _neo4j_store(settings: Settings) -> GraphStore:
+@pytest.fixture(scope="session")
+def neo4j_store(neo4j_settings: Settings) -> Iterator[GraphStore]:
+    """One connection for the session: creating constraints once, not per test."""
     from graph import open_store
 
-    return open_store(settings)
+    backend = open_store(neo4j_settings)
+    try:
+        yield backend
+    finally:
+        backend.close()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("neo4j", marks=pytest.mark.neo4j)])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GraphStore]:
     """An empty store of each backend."""
-    if request.param == "sqlite":
-        backend: GraphStore = SQLiteStore(tmp_path / "prexus.db")
-    else:
-        backend = _neo4j_store(request.getfixturevalue("neo4j_settings"))
+    if request.param == "neo4j":
+        backend: GraphStore = request.getfixturevalue("neo4j_store")
         backend.clear()
+        yield backend
+        return
+    backend = SQLiteStore(tmp_path / "prexus.db")
     try:
         yield backend
     finally:

@@ -227,3 +227,14 @@ def test_edge_list_is_the_light_projection(store: GraphStore) -> None:
         ("P1", "chemb2b")
     }
     assert list(store.edge_list([])) == []
+
+
+def test_delete_edges_by_type_and_kinds(store: GraphStore) -> None:
+    _star(store)
+    a, b = posting("A"), posting("B")
+    store.upsert([a, b], [make_edge(RelType.LINKED_TO, a.ref, b.ref, prov())])
+    assert store.delete_edges(RelType.LINKED_TO, Label.IDENTIFIER, Label.POSTING) == 0
+    assert store.delete_edges(RelType.LINKED_TO, Label.POSTING, Label.POSTING) == 1
+    assert store.delete_edges(RelType.HAS_IDENTIFIER) == 4
+    assert store.counts().edges == {"POSTED_ON": 1}
+    assert store.counts().nodes["Identifier"] == 2

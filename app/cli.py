@@ -1,0 +1,182 @@
+"""The `prexus` command: ingest, demo, analyze, export, serve.
+
+Each subcommand is a thin shell over the packages: `ingest/` reads, `graph/` stores and
+analyses, `app/` serves. Errors are one clear line, not a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from graph import open_store
+from graph.settings import Settings
+from graph.store import GraphStore, StoreError
+from ingest.loader import DEFAULT_BATCH, DEFAULT_MAX_REJECT_RATE, IngestSummary, ingest_files
+from ingest.records import RECORD_KINDS
+
+cli = typer.Typer(
+    name="prexus",
+    help="Link the people, contacts, platforms, chemicals, shipments and seizures behind "
+    "online drug-precursor trafficking.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def connect(settings: Settings | None = None) -> GraphStore:
+    settings = settings or Settings()
+    try:
+        return open_store(settings)
+    except StoreError as exc:
+        raise fail(str(exc)) from None
+
+
+def _progress(total_bytes: int) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TextColumn("{task.fields[records]} records"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not console.is_terminal,
+    )
+
+
+def print_summary(summary: IngestSummary) -> None:
+    table = Table(title=f"ingest {summary.kind}", show_header=True)
+    for name in ("read", "ingested", "updated", "unchanged", "rejected", "warnings"):
+        table.add_column(name, justify="right")
+    table.add_row(*(f"{getattr(summary, n):,}" for n in (
+        "read", "ingested", "updated", "unchanged", "rejected", "warnings")))
+    console.print(table)
+    if summary.rejects_path:
+        console.print(f"rejected rows (file, line, field, reason, raw): {summary.rejects_path}")
+    for problem in summary.unreadable_files:
+        console.print(f"[bold red]unreadable:[/] {problem}", highlight=False)
+
+
+def run_ingest(
+    store: GraphStore,
+    kind: str,
+    files: list[Path],
+    *,
+    source: str | None = None,
+    rejects: Path | None = None,
+    workers: int = 1,
+    batch_size: int = DEFAULT_BATCH,
+) -> IngestSummary:
+    total = sum(f.stat().st_size for f in files if f.is_file())
+    with _progress(total) as progress:
+        task = progress.add_task(kind, total=total or None, records=0)
+
+        def advance(n: int) -> None:
+            progress.update(task, advance=n)
+            progress.tasks[task].fields["records"] += 1
+
+        summary = ingest_files(
+            store, kind, files, source=source, rejects_path=rejects, workers=workers,
+            batch_size=batch_size, on_bytes=advance,
+        )
+    return summary
+
+
+@cli.command()
+def ingest(
+    kind: Annotated[str, typer.Argument(help=f"one of: {', '.join(RECORD_KINDS)}")],
+    files: Annotated[list[Path], typer.Argument(help="CSV, JSONL or JSON array; .gz accepted")],
+    source: Annotated[str | None, typer.Option(help="source name kept as provenance")] = None,
+    rejects: Annotated[Path | None, typer.Option(help="JSONL file for rejected rows")] = None,
+    max_reject_rate: Annotated[float, typer.Option(help="fail above this share")] = (
+        DEFAULT_MAX_REJECT_RATE
+    ),
+    workers: Annotated[int, typer.Option(help="processes that parse and extract")] = 1,
+    batch_size: Annotated[int, typer.Option(help="records per store transaction")] = (
+        DEFAULT_BATCH
+    ),
+) -> None:
+    """Ingest records of one KIND from FILES into the store."""
+    if kind not in RECORD_KINDS:
+        raise fail(f"unknown kind {kind!r}; choose one of: {', '.join(RECORD_KINDS)}", 2)
+    with connect() as store:
+        try:
+            summary = run_ingest(store, kind, files, source=source, rejects=rejects,
+                                 workers=workers, batch_size=batch_size)
+        except StoreError as exc:
+            raise fail(str(exc)) from None
+    print_summary(summary)
+    if summary.unreadable_files:
+        raise typer.Exit(1)
+    if summary.reject_rate > max_reject_rate:
+        raise fail(
+            f"{summary.rejected:,} of {summary.read:,} rows rejected "
+            f"({summary.reject_rate:.1%} > --max-reject-rate {max_reject_rate:.1%})"
+        )
+
+
+DEMO_ORDER = ("platforms", "routes", "operators", "contacts", "postings", "seizures")
+"""Reference data first, so postings find their platforms' countries."""
+
+
+@cli.command()
+def demo(
+    out_dir: Annotated[Path, typer.Argument(help="folder for the generated files")],
+    postings: Annotated[int, typer.Option(help="how many postings")] = 5000,
+    seed: Annotated[int, typer.Option(help="random seed; same seed, same files")] = 7,
+    load: Annotated[bool, typer.Option(help="also ingest the files into the store")] = False,
+) -> None:
+    """Write a synthetic world of vendors, buyers, postings and seizures (with ground
+    truth) and optionally ingest it."""
+    from ingest.demo import write_demo_world
+
+    world = write_demo_world(out_dir, postings=postings, seed=seed)
+    console.print(f"demo world written to {out_dir} ({postings:,} postings, seed {seed})")
+    if not load:
+        return
+    with connect() as store:
+        for kind in DEMO_ORDER:
+            print_summary(run_ingest(store, kind, [world.files[kind]], source="demo"))
+
+
+@cli.command()
+def stats() -> None:
+    """Count nodes and relationships in the store."""
+    with connect() as store:
+        counts = store.counts()
+    table = Table(title=f"store ({store.backend})")
+    table.add_column("kind")
+    table.add_column("count", justify="right")
+    for name, n in sorted({**counts.nodes, **counts.edges}.items()):
+        table.add_row(name, f"{n:,}")
+    Console().print(table)
+
+
+def main() -> None:
+    try:
+        cli()
+    except KeyboardInterrupt:
+        console.print("interrupted")
+        sys.exit(130)

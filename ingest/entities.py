@@ -1,0 +1,421 @@
+"""Turn checked records into graph entities: nodes, edges and warnings.
+
+One builder per record kind. Everything a record points at (its platform, countries,
+substances, route, companies) is created in the same batch, so an edge never waits for a
+file that has not been ingested yet; later records fill in the details by key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from graph.schema import (
+    IDENTIFIER_KINDS,
+    Edge,
+    Label,
+    Node,
+    NodeRef,
+    Provenance,
+    RelType,
+    make_edge,
+    make_node,
+)
+from ingest.identifiers import Identifier, extract_identifiers, parse_contact
+from ingest.names import normalise_company, normalise_person
+from ingest.records import FieldError, country
+from ingest.substances import Substance, SubstanceReference, substance_key
+
+
+@dataclass(slots=True)
+class Entities:
+    """What one record becomes."""
+
+    primary: str  # the label or relationship type whose counts are the record's counts
+    nodes: list[Node] = field(default_factory=list)
+    edges: list[Edge] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def add(self, node: Node) -> NodeRef:
+        self.nodes.append(node)
+        return node.ref
+
+    def link(
+        self,
+        rel: RelType,
+        source: NodeRef,
+        target: NodeRef,
+        prov: Provenance,
+        **props: Any,
+    ) -> None:
+        self.edges.append(make_edge(rel, source, target, prov, props))
+
+
+@dataclass(slots=True)
+class IngestContext:
+    """What builders need beyond the record: the substance reference, known platforms."""
+
+    source: str
+    reference: SubstanceReference
+    platform_names: dict[str, str] = field(default_factory=dict)  # alias (folded) -> name
+    platform_countries: dict[str, str] = field(default_factory=dict)  # name -> country
+
+    def learn_platform(self, name: str, domain: str | None, country_code: str | None) -> None:
+        for alias in (name, domain):
+            if alias:
+                self.platform_names[alias.casefold()] = name
+        if country_code:
+            self.platform_countries[name] = country_code
+
+    def platform_name(self, given: str) -> str:
+        folded = given.casefold().removeprefix("www.")
+        return self.platform_names.get(folded) or self.platform_names.get(
+            given.casefold(), given
+        )
+
+
+def content_sha256(data: dict[str, Any]) -> str:
+    """SHA-256 of the record as captured (canonical JSON), cited in evidence reports."""
+    blob = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+_REQUEST_CUES = re.compile(
+    r"\b(looking for|wtb|want(?:ed)? to buy|we need|i need|need(?:ed)?|buying|buy|purchase|"
+    r"request(?:ing)?|require[sd]?|seeking|searching for|who (?:has|can supply|sells))\b",
+    re.IGNORECASE,
+)
+_OFFER_CUES = re.compile(
+    r"\b(supply|supplier of|we supply|sell(?:ing)?|for sale|in stock|offer(?:ing)?|provide|"
+    r"manufacturer|factory|wholesale|hot sale|best price|high purity|safe delivery|"
+    r"door to door)\b",
+    re.IGNORECASE,
+)
+
+
+def infer_posting_kind(text: str) -> str:
+    """Offer unless the text asks for goods more than it sells them."""
+    requests = len(_REQUEST_CUES.findall(text))
+    offers = len(_OFFER_CUES.findall(text))
+    return "request" if requests > offers else "offer"
+
+
+def _country_node(ents: Entities, code: str, prov: Provenance) -> NodeRef:
+    return ents.add(make_node(Label.COUNTRY, {"code": code}, prov))
+
+
+def _identifier_node(ents: Entities, ident: Identifier, prov: Provenance) -> NodeRef:
+    return ents.add(
+        make_node(Label.IDENTIFIER, {"kind": ident.kind, "value": ident.value}, prov)
+    )
+
+
+def _link_identifiers(
+    ents: Entities,
+    owner: NodeRef,
+    found: Iterable[tuple[str, Identifier]],
+    prov: Provenance,
+) -> None:
+    """Identifier nodes and HAS_IDENTIFIER edges, one per (kind, value), evidence kept."""
+    seen: dict[NodeRef, dict[str, Any]] = {}
+    for source_field, ident in found:
+        ref = _identifier_node(ents, ident, prov)
+        props = seen.setdefault(ref, {"evidence": [], "field": source_field, "channels": set()})
+        if ident.raw not in props["evidence"]:
+            props["evidence"].append(ident.raw)
+        props["channels"].update(ident.channels)
+    for ref, props in seen.items():
+        ents.link(RelType.HAS_IDENTIFIER, owner, ref, prov, **props)
+
+
+def _contacts(values: Iterable[str], region: str | None) -> list[tuple[str, Identifier]]:
+    """Identifiers of a contacts field: each value as free text, else as one contact."""
+    found: list[tuple[str, Identifier]] = []
+    for value in values:
+        extracted = extract_identifiers(value, region)
+        if not extracted:
+            single = parse_contact(value, None, region)
+            extracted = [single] if single else []
+        found.extend(("contacts", ident) for ident in extracted)
+    return found
+
+
+def _substance_node(ents: Entities, substance: Substance, prov: Provenance) -> NodeRef:
+    props = {
+        "key": substance.key,
+        "name": substance.name,
+        "cas": substance.cas,
+        "synonyms": list(substance.synonyms),
+        "table": substance.table,
+        "in_force": substance.in_force,
+        "analogue_of": substance.analogue_of,
+    }
+    return ents.add(make_node(Label.SUBSTANCE, props, prov))
+
+
+def party_node(ents: Entities, name: str, prov: Provenance) -> NodeRef:
+    """A consignor, consignee, owner or licence holder: a Company unless it reads like a
+    person's name."""
+    if looks_like_person(name):
+        props = {"name": name, "normalised": normalise_person(name)}
+        return ents.add(make_node(Label.PERSON, props, prov))
+    props = {"name": name, "normalised": normalise_company(name) or name.casefold()}
+    return ents.add(make_node(Label.COMPANY, props, prov))
+
+
+_COMPANY_WORDS = re.compile(
+    r"\b(co|corp|company|ltd|limited|llc|inc|gmbh|ag|sa|sas|sarl|bv|nv|srl|spa|plc|pvt|oy|ab|"
+    r"kg|ooo|trading|chemicals?|chem|pharma\w*|industr\w*|group|import|export|logistics|"
+    r"technolog\w*|biotech\w*|enterprises?|international|holdings?|labs?|laborator\w*|"
+    r"supply|supplies|materials?|science|sciences|shipping|freight|development)\b",
+    re.IGNORECASE,
+)
+
+
+def looks_like_person(name: str) -> bool:
+    words = name.replace(".", " ").split()
+    return (
+        2 <= len(words) <= 4
+        and not _COMPANY_WORDS.search(name)
+        and all(w[:1].isalpha() for w in words)
+    )
+
+
+# --- builders ---------------------------------------------------------------------------------
+
+
+def posting_entities(rec: dict[str, Any], ctx: IngestContext, prov: Provenance) -> Entities:
+    ents = Entities(str(Label.POSTING))
+    platform = ctx.platform_name(rec["platform"])
+    region = rec.get("country") or ctx.platform_countries.get(platform)
+    body = " \n".join(str(rec[name]) for name in ("title", "text") if rec.get(name))
+    props = {k: v for k, v in rec.items() if k != "contacts"}
+    props["platform"] = platform
+    if "kind" not in props:
+        props["kind"] = infer_posting_kind(body)
+        props["kind_inferred"] = True
+    props["content_sha256"] = content_sha256(rec)
+    mentions, invalid = ctx.reference.find(body)
+    if invalid:
+        props["invalid_cas"] = [bad.raw for bad in invalid]
+        ents.warnings.extend(f"invalid CAS {bad.raw!r}: {bad.reason}" for bad in invalid)
+    posting = ents.add(make_node(Label.POSTING, props, prov))
+
+    platform_props: dict[str, Any] = {"name": platform}
+    if "." in platform and " " not in platform:
+        platform_props["domain"] = platform.casefold()
+    ents.link(RelType.POSTED_ON, posting, ents.add(make_node(Label.PLATFORM, platform_props,
+                                                             prov)), prov)
+    if rec.get("country"):
+        ents.link(RelType.LOCATED_IN, posting, _country_node(ents, rec["country"], prov), prov)
+
+    found: list[tuple[str, Identifier]] = []
+    for name in ("title", "text"):
+        if rec.get(name):
+            found.extend((name, ident) for ident in extract_identifiers(str(rec[name]), region))
+    found.extend(_contacts(rec.get("contacts", []), region))
+    _link_identifiers(ents, posting, found, prov)
+
+    when = _date(rec.get("posted_at"))
+    for mention in mentions:
+        substance = _substance_node(ents, mention.substance, prov)
+        ents.link(
+            RelType.MENTIONS,
+            posting,
+            substance,
+            prov,
+            evidence=mention.raw,
+            via=mention.via,
+            controlled=mention.substance.controlled_at(when),
+        )
+    return ents
+
+
+def platform_entities(rec: dict[str, Any], ctx: IngestContext, prov: Provenance) -> Entities:
+    ents = Entities(str(Label.PLATFORM))
+    props = dict(rec)
+    if rec.get("domain"):
+        props["domain"] = rec["domain"].casefold().removeprefix("www.")
+    ctx.learn_platform(rec["name"], props.get("domain"), rec.get("country"))
+    platform = ents.add(make_node(Label.PLATFORM, props, prov))
+    if rec.get("country"):
+        ents.link(RelType.LOCATED_IN, platform, _country_node(ents, rec["country"], prov), prov)
+    if props.get("domain"):
+        domain = parse_contact(props["domain"], "domain")
+        if domain:
+            _link_identifiers(ents, platform, [("domain", domain)], prov)
+    return ents
+
+
+def contact_entities(rec: dict[str, Any], ctx: IngestContext, prov: Provenance) -> Entities:
+    ents = Entities(str(Label.IDENTIFIER))
+    kind = rec.get("kind")
+    if kind is not None and kind.lower() not in IDENTIFIER_KINDS:
+        raise FieldError("kind", f"unknown identifier kind {kind!r}")
+    ident = parse_contact(rec["value"], kind.lower() if kind else None)
+    if ident is None:
+        raise FieldError("value", f"not a recognisable contact: {rec['value'][:60]!r}")
+    ref = _identifier_node(ents, ident, prov)
+    if rec.get("owner"):
+        owner = party_node(ents, rec["owner"], prov)
+        ents.link(RelType.HAS_IDENTIFIER, owner, ref, prov, evidence=[ident.raw],
+                  field="value", note=rec.get("note"))
+    return ents
+
+
+def _route_countries(
+    ents: Entities, owner: NodeRef, rec: dict[str, Any], prov: Provenance
+) -> None:
+    if rec.get("origin_country"):
+        ents.link(RelType.ORIGIN, owner, _country_node(ents, rec["origin_country"], prov), prov)
+    for order, code in enumerate(rec.get("transit_countries", []), start=1):
+        ents.link(RelType.TRANSIT, owner, _country_node(ents, code, prov), prov, order=order)
+    if rec.get("destination_country"):
+        ents.link(
+            RelType.DESTINATION, owner, _country_node(ents, rec["destination_country"], prov), prov
+        )
+
+
+def seizure_entities(rec: dict[str, Any], ctx: IngestContext, prov: Provenance) -> Entities:
+    ents = Entities(str(Label.SEIZURE))
+    props = {k: v for k, v in rec.items() if k != "contacts"}
+    props["content_sha256"] = content_sha256(rec)
+    seizure = ents.add(make_node(Label.SEIZURE, props, prov))
+    if rec.get("country"):
+        ents.link(RelType.SEIZED_IN, seizure, _country_node(ents, rec["country"], prov), prov)
+    substance = _seized_substance(rec, ctx)
+    if substance is not None:
+        ents.link(RelType.OF_SUBSTANCE, seizure, _substance_node(ents, substance, prov), prov,
+                  quantity=rec.get("quantity"), unit=rec.get("unit"))
+    for role, rel in (("consignor", RelType.CONSIGNOR), ("consignee", RelType.CONSIGNEE)):
+        if rec.get(role):
+            ents.link(rel, seizure, party_node(ents, rec[role], prov), prov)
+    _route_countries(ents, seizure, rec, prov)
+    if rec.get("route_id"):
+        route = ents.add(make_node(Label.ROUTE, {"id": rec["route_id"]}, prov))
+        ents.link(RelType.ON_ROUTE, seizure, route, prov)
+    region = rec.get("origin_country")
+    found = _contacts(rec.get("contacts", []), region)
+    for role in ("consignor", "consignee"):
+        if rec.get(role):
+            found.extend((role, i) for i in extract_identifiers(rec[role], region))
+    _link_identifiers(ents, seizure, found, prov)
+    return ents
+
+
+def _seized_substance(rec: dict[str, Any], ctx: IngestContext) -> Substance | None:
+    if rec.get("cas"):
+        known = ctx.reference.by_key(rec["cas"])
+        if known is not None:
+            return known
+        mentions, _ = ctx.reference.find(rec["cas"])
+        if mentions:
+            return mentions[0].substance
+    if rec.get("substance"):
+        return ctx.reference.by_name(rec["substance"]) or unlisted_substance(rec["substance"])
+    return None
+
+
+def unlisted_substance(name: str, cas: str | None = None) -> Substance:
+    """A substance the reference does not know, keyed like the reference keys its own."""
+    return Substance(
+        key=substance_key(name, cas),
+        name=name,
+        cas=cas,
+        synonyms=(),
+        table="unlisted",
+        in_force=None,
+        analogue_of=None,
+    )
+
+
+def route_entities(rec: dict[str, Any], ctx: IngestContext, prov: Provenance) -> Entities:
+    ents = Entities(str(Label.ROUTE))
+    route = ents.add(make_node(Label.ROUTE, rec, prov))
+    _route_countries(ents, route, rec, prov)
+    return ents
+
+
+def operator_entities(rec: dict[str, Any], ctx: IngestContext, prov: Provenance) -> Entities:
+    ents = Entities(str(Label.OPERATOR))
+    props = {k: v for k, v in rec.items() if k != "contacts"}
+    props["normalised"] = normalise_company(rec["name"]) or rec["name"].casefold()
+    operator = ents.add(make_node(Label.OPERATOR, props, prov))
+    if rec.get("country"):
+        ents.link(RelType.LOCATED_IN, operator, _country_node(ents, rec["country"], prov), prov)
+    company = ents.add(
+        make_node(Label.COMPANY, {"name": rec["name"], "normalised": props["normalised"]}, prov)
+    )
+    ents.link(RelType.REGISTERED_FOR, operator, company, prov)
+    for cas_number in rec.get("substances", []):
+        substance = ctx.reference.by_key(cas_number) or unlisted_substance(cas_number,
+                                                                           cas_number)
+        ents.link(RelType.REGISTERED_FOR, operator, _substance_node(ents, substance, prov), prov)
+    for _, ident in _contacts(rec.get("contacts", []), rec.get("country")):
+        ents.link(RelType.REGISTERED_FOR, operator, _identifier_node(ents, ident, prov), prov)
+    return ents
+
+
+_LABELS_BY_NAME = {str(label).casefold(): label for label in Label}
+
+
+def link_endpoint(ents: Entities, value: str, kind: str | None, prov: Provenance,
+                  side: str) -> NodeRef:
+    """A node named in an edge list: a schema kind (default Person) or an identifier kind."""
+    folded = (kind or "person").casefold()
+    if folded in IDENTIFIER_KINDS or folded == "identifier":
+        ident = parse_contact(value, None if folded == "identifier" else folded)
+        if ident is None:
+            raise FieldError(side, f"not a valid {folded}: {value[:60]!r}")
+        return _identifier_node(ents, ident, prov)
+    label = _LABELS_BY_NAME.get(folded)
+    if label is None:
+        raise FieldError(f"{side}_kind", f"unknown kind {kind!r}")
+    if label in (Label.PERSON, Label.COMPANY):
+        normalise = normalise_person if label is Label.PERSON else normalise_company
+        props = {"name": value, "normalised": normalise(value) or value.casefold()}
+    elif label is Label.COUNTRY:
+        try:
+            props = {"code": country(value)}
+        except ValueError as exc:
+            raise FieldError(side, str(exc)) from None
+    elif label is Label.PLATFORM:
+        props = {"name": value}
+    elif label is Label.SUBSTANCE:
+        props = {"key": value, "name": value}
+    elif label is Label.IDENTIFIER:
+        raise FieldError(side, "identifier kind needed")
+    else:
+        props = {"id": value}
+    return ents.add(make_node(label, props, prov))
+
+
+def link_entities(rec: dict[str, Any], ctx: IngestContext, prov: Provenance) -> Entities:
+    ents = Entities(str(RelType.LINKED_TO))
+    source = link_endpoint(ents, rec["source"], rec.get("source_kind"), prov, "source")
+    target = link_endpoint(ents, rec["target"], rec.get("target_kind"), prov, "target")
+    extra = {k: v for k, v in rec.items()
+             if k not in ("source", "target", "source_kind", "target_kind")}
+    ents.link(RelType.LINKED_TO, source, target, prov, **extra)
+    return ents
+
+
+def _date(value: str | None) -> date | None:
+    return date.fromisoformat(value[:10]) if value else None
+
+
+Builder = Callable[[dict[str, Any], IngestContext, Provenance], Entities]
+BUILDERS: dict[str, Builder] = {
+    "postings": posting_entities,
+    "platforms": platform_entities,
+    "contacts": contact_entities,
+    "seizures": seizure_entities,
+    "routes": route_entities,
+    "operators": operator_entities,
+    "links": link_entities,
+}

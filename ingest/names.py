@@ -1,0 +1,99 @@
+"""Normalise company and person names so that spelling variants of one entity meet.
+
+Why: the same supplier appears as "Hubei Xinyuan Chemical Co., Ltd.", "HUBEI XINYUAN
+CHEMICAL CO LTD" and "Hubei Xinyuan Chemical Company Limited" across platforms, customs
+records and seizure reports; the graph needs one key for them, and a similarity score for
+the near misses an analyst should review.
+"""
+
+from __future__ import annotations
+
+import re
+
+from anyascii import anyascii
+from rapidfuzz import fuzz
+
+_NON_ALNUM = re.compile(r"[^0-9a-z]+")
+# Characters written without spaces between words (Han, kana, Hangul): transliterated one by
+# one with spaces, so "张伟" becomes "zhang wei" and token order no longer matters.
+_SYLLABIC = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+# Chinese legal forms are removed before transliteration, where they are still recognisable.
+_CJK_LEGAL_SUFFIX = re.compile(r"(?:股份有限公司|有限责任公司|有限公司|集团公司|公司)$")
+
+# Legal forms, as token sequences after normalisation (dotted abbreviations such as "S.A."
+# or "B.V." arrive here as one token, "sa", "bv"). Only stripped at the ends of a name.
+_LEGAL_SUFFIXES: tuple[tuple[str, ...], ...] = tuple(sorted(
+    (tuple(form.split()) for form in (
+        "co", "company", "corp", "corporation", "ltd", "limited", "llc", "lllp", "llp", "lp", "inc",
+        "incorporated", "plc", "gmbh", "mbh", "ag", "kg", "ug", "ev", "sa", "sas", "sarl", "sl",
+        "slu", "srl", "spa", "sro", "as", "bv", "bvba", "nv", "vof", "ab", "oy", "oyj", "aps",
+        "kft", "sti", "ltd sti", "sirketi", "ltd sirketi", "zrt", "sp zoo", "sp z oo", "ooo", "zao",
+        "oao", "pao", "ao", "tov", "pvt", "private", "pte", "pty", "sdn bhd", "bhd", "tbk", "kk",
+        "yk", "gk", "ltda", "sa de cv", "s de rl de cv", "de cv", "cv", "eirl", "sac", "saic",
+        "jsc", "ojsc", "cjsc", "pjsc", "and co", "and co kg", "gmbh and co kg", "trading",
+        "trading co", "trading company", "trading ltd", "trading limited", "import and export",
+        "imp and exp", "group co", "holding co",
+    )),
+    key=len, reverse=True,
+))  # fmt: skip
+_LEGAL_PREFIXES: tuple[tuple[str, ...], ...] = tuple(
+    (form,) for form in ("ooo", "zao", "oao", "pao", "ao", "tov", "ip", "pt", "cv")
+)
+_TITLES = frozenset(
+    {"mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "madam", "mme", "herr", "frau"}
+)
+
+
+def _transliterate(name: str) -> str:
+    """Latin-script lower-case text; syllabic scripts get a space per character."""
+    spaced = _SYLLABIC.sub(lambda match: f" {match.group()} ", name)
+    return anyascii(spaced).casefold()
+
+
+def _name_tokens(name: str) -> list[str]:
+    """Word tokens; runs of single letters ("s a", from "S.A.") are joined into one."""
+    tokens: list[str] = []
+    initials: list[str] = []
+    for token in [*_NON_ALNUM.sub(" ", _transliterate(name).replace("&", " and ")).split(), ""]:
+        if len(token) == 1 and token.isalpha():
+            initials.append(token)
+            continue
+        if initials:
+            tokens.append("".join(initials))
+            initials = []
+        if token:
+            tokens.append(token)
+    return tokens
+
+
+def _strip_legal_forms(tokens: list[str]) -> list[str]:
+    """Drop legal forms from both ends, repeatedly ("Co., Ltd."), keeping at least one token."""
+    stripped = True
+    while stripped:
+        stripped = False
+        for form in _LEGAL_SUFFIXES:
+            if len(tokens) > len(form) and tuple(tokens[-len(form) :]) == form:
+                tokens, stripped = tokens[: -len(form)], True
+                break
+        for form in _LEGAL_PREFIXES:
+            if len(tokens) > len(form) and tuple(tokens[: len(form)]) == form:
+                tokens, stripped = tokens[len(form) :], True
+                break
+    return tokens
+
+
+def normalise_company(name: str) -> str:
+    """Company key: transliterated, case-folded, punctuation and legal forms removed."""
+    name = _CJK_LEGAL_SUFFIX.sub("", name.strip())
+    return " ".join(_strip_legal_forms(_name_tokens(name)))
+
+
+def normalise_person(name: str) -> str:
+    """Person key: transliterated, case-folded, titles dropped, tokens sorted."""
+    tokens = [token for token in _name_tokens(name) if token not in _TITLES]
+    return " ".join(sorted(tokens))
+
+
+def name_similarity(a: str, b: str) -> float:
+    """0..1 similarity of two names after company normalisation (token order ignored)."""
+    return fuzz.token_sort_ratio(normalise_company(a), normalise_company(b)) / 100
