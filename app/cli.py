@@ -162,6 +162,60 @@ def demo(
 
 
 @cli.command()
+def analyze(
+    seed: Annotated[int, typer.Option(help="seed for sampled betweenness and Louvain")] = 42,
+) -> None:
+    """Cluster records into actors, then compute centrality and communities; results are
+    written back to the store (idempotent: the same data gives the same ids and figures)."""
+    from graph.linking import link_actors
+
+    with connect() as store:
+        with console.status("linking records into actor clusters"):
+            clustering = link_actors(store)
+        console.print(
+            f"{len(clustering.members):,} actor clusters, {len(clustering.hubs):,} hub "
+            f"identifiers, {len(clustering.weak_links):,} weak links between clusters"
+        )
+        try:
+            from graph.analysis import run_analysis
+        except ImportError:  # analysis module not installed in this build
+            return
+        with console.status("centrality and communities"):
+            run = run_analysis(store, seed=seed)
+        console.print(f"network analysis done: {run}")
+
+
+EXPORTS = ("clusters", "postings")
+
+
+@cli.command()
+def export(
+    what: Annotated[str, typer.Argument(help="clusters or postings")],
+    format: Annotated[str, typer.Option("--format", help="jsonl")] = "jsonl",
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="file; default "
+                                                "standard output")] = None,
+) -> None:
+    """Write clusters or postings as JSON Lines, one object per line."""
+    import json
+
+    from graph.exports import iter_cluster_summaries, iter_posting_summaries
+
+    if what not in EXPORTS:
+        raise fail(f"unknown export {what!r}; choose one of: {', '.join(EXPORTS)}", 2)
+    if format != "jsonl":
+        raise fail(f"unknown format {format!r}; only jsonl", 2)
+    rows = iter_cluster_summaries if what == "clusters" else iter_posting_summaries
+    with connect() as store:
+        handle = output.open("w", encoding="utf-8") if output else sys.stdout
+        try:
+            for row in rows(store):
+                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        finally:
+            if output:
+                handle.close()
+
+
+@cli.command()
 def stats() -> None:
     """Count nodes and relationships in the store."""
     with connect() as store:
@@ -172,6 +226,19 @@ def stats() -> None:
     for name, n in sorted({**counts.nodes, **counts.edges}.items()):
         table.add_row(name, f"{n:,}")
     Console().print(table)
+
+
+@cli.command()
+def serve(
+    host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+) -> None:
+    """Serve the pages and the API (docs at /docs) on the store the settings select."""
+    import uvicorn
+
+    from app.main import create_app
+
+    uvicorn.run(create_app(settings=Settings()), host=host, port=port, proxy_headers=False)
 
 
 def main() -> None:

@@ -27,7 +27,7 @@ from graph.schema import (
     make_node,
 )
 from ingest.identifiers import Identifier, extract_identifiers, parse_contact
-from ingest.names import normalise_company, normalise_person
+from ingest.names import find_company_names, normalise_company, normalise_person
 from ingest.records import FieldError, country
 from ingest.substances import Substance, SubstanceReference, substance_key
 
@@ -220,6 +220,10 @@ def posting_entities(rec: dict[str, Any], ctx: IngestContext, prov: Provenance) 
             found.extend((name, ident) for ident in extract_identifiers(str(rec[name]), region))
     found.extend(_contacts(rec.get("contacts", []), region))
     _link_identifiers(ents, posting, found, prov)
+
+    for name in find_company_names(body):
+        company = party_node(ents, name, prov)
+        ents.link(RelType.MENTIONS, posting, company, prov, evidence=name, via="name")
 
     when = _date(rec.get("posted_at"))
     for mention in mentions:

@@ -97,3 +97,26 @@ def normalise_person(name: str) -> str:
 def name_similarity(a: str, b: str) -> float:
     """0..1 similarity of two names after company normalisation (token order ignored)."""
     return fuzz.token_sort_ratio(normalise_company(a), normalise_company(b)) / 100
+
+
+_LEGAL_FORM_IN_TEXT = (
+    r"(?:Co\.?,?\s*Ltd\.?|Company\s+Limited|Co\.?,?\s*Limited|Private\s+Limited|"
+    r"Pvt\.?\s*Ltd\.?|Limited|Ltd\.?|LLC|L\.L\.C\.|Inc\.?|Corp\.?|GmbH|AG|B\.V\.|BV|N\.V\.|"
+    r"S\.A\.|S\.L\.|SARL|S\.r\.l\.|PLC|OOO|Sp\.\s*z\s*o\.o\.|A\.S\.|Ltd\.?\s*Sti\.?)"
+)
+_COMPANY_IN_TEXT = re.compile(
+    r"(?<![\w-])((?:[A-Z][\w&'\-]*,?\s+){1,6}?" + _LEGAL_FORM_IN_TEXT + r")(?![\w])"
+)
+
+
+def find_company_names(text: str) -> list[str]:
+    """Company names written out in free text: capitalised words ending in a legal form
+    ("Hubei Xinyuan Chemical Co., Ltd.", "Sai Javi Intermediates Pvt. Ltd."). Deduplicated
+    by normalised name, in order of first appearance."""
+    found: dict[str, str] = {}
+    for match in _COMPANY_IN_TEXT.finditer(text):
+        name = match.group(1).strip(" ,")
+        key = normalise_company(name)
+        if key and key not in found:
+            found[key] = name
+    return list(found.values())
