@@ -377,6 +377,8 @@ RELATIONSHIP_TYPES: dict[RelType, RelationshipType] = {
 
 def node_type(label: str | Label) -> NodeType:
     """Look up a node kind, with a clear error naming the valid ones."""
+    if type(label) is Label:
+        return NODE_TYPES[label]
     try:
         return NODE_TYPES[Label(label)]
     except ValueError:
@@ -386,6 +388,8 @@ def node_type(label: str | Label) -> NodeType:
 
 def relationship_type(rel: str | RelType) -> RelationshipType:
     """Look up a relationship type, with a clear error naming the valid ones."""
+    if type(rel) is RelType:
+        return RELATIONSHIP_TYPES[rel]
     try:
         return RELATIONSHIP_TYPES[RelType(rel)]
     except ValueError:
@@ -451,6 +455,9 @@ def props_hash(props: Mapping[str, Any]) -> str:
     return digest(encode_props(props))
 
 
+_PLAIN = (str, int, float, bool)
+
+
 def _clean_props(props: Mapping[str, Any]) -> dict[str, PropertyValue]:
     """Drop empty values; nested maps become JSON text because Neo4j has no map properties;
     names starting with '_' are reserved for the stores' bookkeeping."""
@@ -458,14 +465,17 @@ def _clean_props(props: Mapping[str, Any]) -> dict[str, PropertyValue]:
     for raw_name, value in props.items():
         if value is None or value == "" or value == []:
             continue
-        name = str(raw_name).lstrip("_") or "field"  # '_'-names are the stores' own
-        if isinstance(value, dict):
-            value = json.dumps(value, sort_keys=True)
+        name = raw_name if raw_name[:1] != "_" else (raw_name.lstrip("_") or "field")
+        if type(value) in _PLAIN:  # the common case, first
+            cleaned[name] = value
+        elif isinstance(value, dict):
+            cleaned[name] = json.dumps(value, sort_keys=True)
         elif isinstance(value, (set, frozenset, tuple, list)):
-            value = _homogeneous_list(value)
+            cleaned[name] = _homogeneous_list(value)
         elif isinstance(value, (date, datetime)):
-            value = value.isoformat()
-        cleaned[name] = value
+            cleaned[name] = value.isoformat()
+        else:
+            cleaned[name] = value
     return cleaned
 
 
@@ -473,7 +483,7 @@ def _homogeneous_list(values: Iterable[Any]) -> list[Any] | str:
     """Neo4j lists hold one primitive type; anything else travels as JSON text."""
     items = sorted(values, key=str) if isinstance(values, (set, frozenset)) else list(values)
     kinds = {type(v) for v in items}
-    if len(kinds) == 1 and kinds <= {str, int, float, bool}:
+    if len(kinds) == 1 and next(iter(kinds)) in _PLAIN:
         return items
     return json.dumps(items, sort_keys=True, default=str)
 

@@ -11,6 +11,7 @@ import csv
 import gzip
 import io
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ MAX_RECORD_CHARS = 1_000_000
 MAX_JSON_DEPTH = 20
 """Deepest nesting accepted in a JSON record."""
 
-_CONTROL = {chr(c) for c in range(32) if chr(c) not in "\t\n\r"}
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
 class InputFileError(OSError):
@@ -109,7 +110,7 @@ def check_value(name: str, value: Any) -> str | None:
     if isinstance(value, str):
         if len(value) > MAX_FIELD_CHARS:
             return f"field longer than {MAX_FIELD_CHARS:,} characters ({len(value):,})"
-        if "\x00" in value or any(c in _CONTROL for c in value[:2000]):
+        if _CONTROL.search(value):
             return "binary or control characters in field"
     elif isinstance(value, list):
         for item in value:
