@@ -81,3 +81,27 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GraphStore
         yield backend
     finally:
         backend.close()
+
+
+DEMO_ORDER = ("platforms", "routes", "operators", "contacts", "postings", "seizures")
+
+
+@pytest.fixture(scope="session")
+def demo_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 3,000-posting demo world (seed 7) with its ground truth, written once."""
+    from ingest.demo import write_demo_world
+
+    out = tmp_path_factory.mktemp("demo")
+    write_demo_world(out, postings=3000, seed=7)
+    return out
+
+
+def load_demo(store: GraphStore, world: Path, rejects_dir: Path) -> None:
+    """Ingest a demo world in dependency order; demo data must ingest without rejects."""
+    from ingest.loader import ingest_files
+
+    for kind in DEMO_ORDER:
+        name = f"{kind}.jsonl" if kind == "postings" else f"{kind}.csv"
+        summary = ingest_files(store, kind, [world / name], source="demo",
+                               rejects_path=rejects_dir / f"{kind}.rejects.jsonl")
+        assert summary.rejected == 0, kind

@@ -6,7 +6,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
-import pytest
+from conftest import load_demo
 
 from graph.linking import (
     DECISIONS_META,
@@ -18,10 +18,6 @@ from graph.linking import (
 )
 from graph.schema import Label, NodeRef, Provenance, RelType, make_edge, make_node
 from graph.store import GraphStore
-from ingest.demo import write_demo_world
-from ingest.loader import ingest_files
-
-DEMO_ORDER = ("platforms", "routes", "operators", "contacts", "postings", "seizures")
 
 
 def pairwise_scores(predicted: dict[str, str], truth: dict[str, str]) -> tuple[float, float]:
@@ -51,21 +47,6 @@ def naive_clusters(incidence: Incidence) -> dict[str, str]:
         for ident in idents:
             parent[find(record)] = find(ident)
     return {r.key: str(find(r)) for r in incidence.record_ids if r.label is Label.POSTING}
-
-
-@pytest.fixture(scope="module")
-def demo_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("demo")
-    write_demo_world(out, postings=3000, seed=7)
-    return out
-
-
-def load_demo(store: GraphStore, world: Path, tmp_path: Path) -> None:
-    for kind in DEMO_ORDER:
-        name = f"{kind}.jsonl" if kind == "postings" else f"{kind}.csv"
-        summary = ingest_files(store, kind, [world / name], source="demo",
-                               rejects_path=tmp_path / f"{kind}.rejects.jsonl")
-        assert summary.rejected == 0, kind
 
 
 def truth_of(world: Path, name: str) -> dict[str, str]:

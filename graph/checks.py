@@ -1,0 +1,30 @@
+"""The checks `prexus analyze` runs after clustering, with their results written back."""
+
+from __future__ import annotations
+
+from graph.alerts import reappearances, registry_alerts, write_reappearances
+from graph.schema import Label, now_iso
+from graph.store import GraphStore
+from graph.trends import substitution_signals
+
+ALERTS_META = "alerts"
+
+
+def run_checks(store: GraphStore) -> dict[str, int]:
+    """Registry check, takedown reappearances and substitution signals: flagged postings
+    get a `registry_alert` property, reappearances become REAPPEARS_AS edges, and all of it
+    is kept in the `alerts` metadata for the dashboard and the API."""
+    registry = registry_alerts(store)
+    store.set_properties(Label.POSTING, {a.posting: {"registry_alert": a.reason}
+                                         for a in registry})
+    reposts = reappearances(store)
+    write_reappearances(store, reposts)
+    signals = substitution_signals(store)
+    store.put_meta(ALERTS_META, {
+        "ran_at": now_iso(),
+        "registry": [a.as_dict() for a in registry],
+        "reappearances": [r.as_dict() for r in reposts],
+        "substitution": [s.as_dict() for s in signals],
+    })
+    return {"registry_alerts": len(registry), "reappearances": len(reposts),
+            "substitution_signals": len(signals)}
