@@ -1,0 +1,150 @@
+"""The web application: JSON API under /api, pages for investigators, self-hosted assets.
+
+`create_app(store=...)` serves a store the caller owns (tests, benchmarks); without one the
+app opens the store the settings select when it starts and closes it when it stops.
+Everything a page loads comes from this server: no CDN, so it works on an offline network.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exception_handlers import (
+    http_exception_handler,
+    request_validation_exception_handler,
+)
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app import api, docs, pages
+from app.queries import DashboardCache, NotFoundError
+from app.security import SECURITY_HEADERS, BodySizeLimitMiddleware, SecurityHeadersMiddleware
+from graph import open_store
+from graph.settings import Settings
+from graph.store import GraphStore, StoreUnavailableError
+
+STATIC = Path(__file__).parent / "static"
+DEFAULT_MAX_UPLOAD_BYTES = 256 * 1024 * 1024
+VIS_VERSION = "vis-9.1.2"
+
+DESCRIPTION = """
+Links the people, contacts, platforms, chemicals, shipments and seizures behind online
+drug-precursor trafficking. Nodes are addressed as `Label:key` (`/api/schema` lists the
+kinds); every list is paged with `limit`/`offset` and answers `{"total", "items"}`; every
+error is `{"detail": ...}`.
+"""
+
+TAGS = [
+    {"name": "meta", "description": "Health, schema and counts."},
+    {"name": "search", "description": "Find entities by words, keys or contact details."},
+    {"name": "entities", "description": "One entity, its connections and neighbourhood."},
+    {"name": "paths", "description": "Shortest paths between two entities."},
+    {"name": "export", "description": "Networks as GraphML, GEXF, JSON or CSV."},
+    {"name": "ingest", "description": "Upload records."},
+]
+
+
+def vis_network_assets() -> Path:
+    """vis-network as the pyvis wheel ships it (found without importing pyvis)."""
+    spec = importlib.util.find_spec("pyvis")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("pyvis is not installed; it ships the vis-network the pages use")
+    return Path(next(iter(spec.submodule_search_locations))) / "templates" / "lib" / VIS_VERSION
+
+
+def _is_page(request: Request) -> bool:
+    """Pages answer errors in HTML; the API, the schema and static files in JSON."""
+    path = request.url.path
+    return not path.startswith(("/api/", "/static/", "/openapi")) and path != "/api"
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    if _is_page(request):
+        return pages.error_page(request, exc.status_code, str(exc.detail))
+    return await http_exception_handler(request, exc)
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    if _is_page(request):
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in exc.errors()
+        )
+        return pages.error_page(request, 422, problems)
+    return await request_validation_exception_handler(request, exc)
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    if _is_page(request):
+        return pages.error_page(request, 404, str(exc))
+    return JSONResponse({"detail": str(exc)}, status_code=404)
+
+
+async def _unavailable(request: Request, exc: Exception) -> Response:
+    return JSONResponse({"detail": f"store unavailable: {exc}"}, status_code=503)
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    """Even a bug answers in the error shape clients expect (uvicorn still logs it). This
+    runs outside the middleware, so it adds the security headers itself."""
+    if _is_page(request):
+        response: Response = pages.error_page(request, 500, "Something went wrong.")
+    else:
+        response = JSONResponse({"detail": "internal server error"}, status_code=500)
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+def create_app(
+    store: GraphStore | None = None,
+    settings: Settings | None = None,
+    *,
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
+) -> FastAPI:
+    """The Prexus web app over `store`, or over the store `settings` select."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if store is not None:
+            yield
+            return
+        app.state.store = open_store(settings or Settings())
+        try:
+            yield
+        finally:
+            app.state.store.close()
+
+    app = FastAPI(
+        title="Prexus",
+        summary="Drug-precursor trafficking networks: entities, links, evidence.",
+        description=DESCRIPTION,
+        version="0.1.0",
+        openapi_tags=TAGS,
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.store = store
+    app.state.dashboard_cache = DashboardCache()
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_upload_bytes)
+    app.add_middleware(SecurityHeadersMiddleware)  # outermost: errors get the headers too
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(NotFoundError, _not_found)
+    app.add_exception_handler(StoreUnavailableError, _unavailable)
+    app.add_exception_handler(Exception, _server_error)
+
+    app.mount("/static/vendor/vis", StaticFiles(directory=vis_network_assets()), name="vis")
+    docs.mount_swagger_ui(app)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.include_router(api.router)
+    app.include_router(docs.router)
+    app.include_router(pages.router)
+    return app
