@@ -163,9 +163,7 @@ def find_weak_bridges(
                 and sum(isinstance(n, NodeRef) for n in part) >= settings.bridge_min_identifiers
             ]
             if established:
-                cut[ident] = {
-                    n for part in established for n in part if not isinstance(n, NodeRef)
-                }
+                cut[ident] = {n for part in established for n in part if not isinstance(n, NodeRef)}
     _keep_orphans_with_largest_home(signatures, hubs, cut, home_size)
     return cut
 
@@ -570,3 +568,92 @@ def _write(store: GraphStore, result: Clustering, incidence: Incidence) -> None:
             "merges": result.merges,
         },
     )
+
+
+DECISION_ACTIONS = ("confirm", "split", "merge")
+
+
+def record_decision(
+    store: GraphStore, action: str, records: Sequence[NodeRef], by: str, note: str = ""
+) -> dict[str, Any]:
+    """Store an analyst's decision (who, when, what); the next `link_actors` run applies it
+    and so does every later one."""
+    if action not in DECISION_ACTIONS:
+        raise ValueError(f"unknown decision {action!r} (valid: {', '.join(DECISION_ACTIONS)})")
+    if not records or (action == "merge" and len(records) < 2):
+        raise ValueError(
+            f"{action} needs {'two or more records' if action == 'merge' else 'records'}"
+        )
+    decision = {
+        "action": action,
+        "records": [str(r) for r in records],
+        "by": by,
+        "at": now_iso(),
+        "note": note,
+    }
+    stored = store.get_meta(DECISIONS_META) or {"decisions": []}
+    stored["decisions"].append(decision)
+    store.put_meta(DECISIONS_META, stored)
+    return decision
+
+
+@dataclass(slots=True)
+class Tie:
+    """One identifier (or name) holding a cluster together, with what it says."""
+
+    via: str
+    records: list[str]
+    evidence: list[str]
+    weight: float
+
+
+def explain_cluster(store: GraphStore, cluster: str, limit: int = 50) -> dict[str, Any]:
+    """Why a cluster is one actor: each identifier shared by its members, the members it
+    ties, the text it was read from, and how specific it is; hubs are listed apart as
+    what was deliberately not used. None of this is recomputed: it reads the stored graph."""
+    actor = NodeRef(Label.ACTOR, cluster)
+    view = store.ego([actor], depth=2, flt=NodeFilter(rel_types=EXPLAIN_RELS), limit=20000)
+    members = {e.source for e in view.edges if e.type is RelType.MEMBER_OF}
+    hubs = {n.ref for n in view.nodes if n.props.get("hub")}
+    tied: dict[NodeRef, Tie] = {}
+    ignored: dict[NodeRef, int] = defaultdict(int)
+    for edge in view.edges:
+        if edge.type is RelType.MEMBER_OF or edge.source not in members:
+            continue
+        if edge.target in hubs:
+            ignored[edge.target] += 1
+            continue
+        tie = tied.setdefault(edge.target, Tie(str(edge.target), [], [], tie_weight(edge.target)))
+        tie.records.append(str(edge.source))
+        raw = edge.props.get("evidence")
+        for text in raw if isinstance(raw, list) else [raw] if raw else []:
+            if text not in tie.evidence and len(tie.evidence) < 5:
+                tie.evidence.append(str(text))
+    weak = {
+        via: other
+        for a, b, via in (store.get_meta(CLUSTERS_META) or {}).get("weak_links", [])
+        for this, other in ((a, b), (b, a))
+        if this == cluster
+    }
+    shared = sorted(
+        (t for t in tied.values() if len(t.records) > 1 and t.via not in weak),
+        key=lambda t: (-len(t.records), t.via),
+    )
+    node = next((n for n in view.nodes if n.ref == actor), None)
+    return {
+        "cluster": cluster,
+        "confidence": node.props.get("confidence") if node else None,
+        "members": len(members),
+        "ties": [
+            {
+                "via": t.via,
+                "records": len(t.records),
+                "sample": sorted(t.records)[:5],
+                "evidence": t.evidence,
+                "weight": t.weight,
+            }
+            for t in shared[:limit]
+        ],
+        "hubs_not_used": sorted(str(h) for h in ignored),
+        "weak_links": [{"via": via, "other_cluster": other} for via, other in sorted(weak.items())],
+    }

@@ -6,6 +6,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from conftest import load_demo
 
 from graph.linking import (
@@ -14,7 +15,9 @@ from graph.linking import (
     LinkingSettings,
     cluster_records,
     explain,
+    explain_cluster,
     link_actors,
+    record_decision,
 )
 from graph.schema import Label, NodeRef, Provenance, RelType, make_edge, make_node
 from graph.store import GraphStore
@@ -181,3 +184,27 @@ def test_hub_and_bridge_settings_are_honoured() -> None:
     assert len(linked.members) == 3 and len(linked.weak_links) == 2
     merged = cluster_records(incidence, LinkingSettings(bridge_min_identifiers=3))
     assert len(merged.members) == 1
+
+
+def test_decisions_are_recorded_and_clusters_explain_their_ties(
+    store: GraphStore, demo_world: Path, tmp_path: Path
+) -> None:
+    load_demo(store, demo_world, tmp_path)
+    result = link_actors(store)
+    cid, members = max(result.members.items(), key=lambda kv: len(kv[1]))
+    why = explain_cluster(store, cid)
+    assert why["members"] == len(members) and why["ties"]
+    top = why["ties"][0]
+    assert top["records"] > 1 and top["evidence"] and 0 < top["weight"] <= 1
+    assert set(why["hubs_not_used"]) <= {str(h) for h in result.hubs}
+    tied_via = {t["via"] for t in why["ties"]}
+    assert not tied_via & {str(h) for h in result.hubs}
+    with pytest.raises(ValueError, match="unknown decision"):
+        record_decision(store, "delete", members[:1], "ana")
+    detached = [r for r in members if r.label is Label.POSTING][:2]
+    decision = record_decision(store, "split", detached, "ana", "different style")
+    assert decision["by"] == "ana" and decision["at"]
+    after = link_actors(store)
+    assert cid in after.members  # the larger part keeps the id
+    assert not set(detached) & set(after.members[cid])
+    assert any(sorted(rs, key=str) == sorted(detached, key=str) for rs in after.members.values())
