@@ -40,7 +40,7 @@ console = Console(stderr=True)
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -74,9 +74,10 @@ def print_summary(summary: IngestSummary) -> None:
         "read", "ingested", "updated", "unchanged", "rejected", "warnings")))
     console.print(table)
     if summary.rejects_path:
-        console.print(f"rejected rows (file, line, field, reason, raw): {summary.rejects_path}")
+        console.print(f"rejected rows (file, line, field, reason, raw): {summary.rejects_path}",
+                      soft_wrap=True)
     for problem in summary.unreadable_files:
-        console.print(f"[bold red]unreadable:[/] {problem}", highlight=False)
+        console.print(f"[bold red]unreadable:[/] {problem}", highlight=False, soft_wrap=True)
 
 
 def run_ingest(
@@ -167,6 +168,8 @@ def analyze(
 ) -> None:
     """Cluster records into actors, then compute centrality and communities; results are
     written back to the store (idempotent: the same data gives the same ids and figures)."""
+    from graph.analysis import run_analysis
+    from graph.checks import run_checks
     from graph.linking import link_actors
 
     with connect() as store:
@@ -176,13 +179,20 @@ def analyze(
             f"{len(clustering.members):,} actor clusters, {len(clustering.hubs):,} hub "
             f"identifiers, {len(clustering.weak_links):,} weak links between clusters"
         )
-        try:
-            from graph.analysis import run_analysis
-        except ImportError:  # analysis module not installed in this build
-            return
+        with console.status("registry, takedown and substitution checks"):
+            checks = run_checks(store)
+        console.print(
+            f"{checks['registry_alerts']:,} unregistered offers of controlled substances, "
+            f"{checks['reappearances']:,} reappearances after takedown, "
+            f"{checks['substitution_signals']:,} substitution signals"
+        )
         with console.status("centrality and communities"):
             run = run_analysis(store, seed=seed)
-        console.print(f"network analysis done: {run}")
+        console.print(
+            f"network analysis: {run.nodes:,} nodes, {run.edges:,} edges, "
+            f"{run.communities:,} communities, {run.articulation_points:,} brokers "
+            f"(articulation points), backend {run.backend}, {sum(run.seconds.values()):.1f} s"
+        )
 
 
 EXPORTS = ("clusters", "postings")

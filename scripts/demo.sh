@@ -11,10 +11,6 @@ python3 -m venv .venv
 export PREXUS_DB="${PREXUS_DB:-demo-data/prexus.db}"
 rm -f "$PREXUS_DB" "$PREXUS_DB-wal" "$PREXUS_DB-shm"
 .venv/bin/prexus demo demo-data --postings "${PREXUS_DEMO_POSTINGS:-5000}" --load
-if .venv/bin/prexus --help | grep -q " analyze "; then
-    .venv/bin/prexus analyze
-fi
-if .venv/bin/prexus --help | grep -q " serve "; then
-    exec .venv/bin/prexus serve "$@"
-fi
-.venv/bin/prexus stats
+.venv/bin/prexus analyze
+echo "Prexus: open http://127.0.0.1:8000 (Ctrl-C stops the server)"
+exec .venv/bin/prexus serve "$@"

@@ -1,0 +1,168 @@
+"""Time and peak memory of run_analysis on demo worlds, against plain NetworkX in the same run.
+
+    python bench/analyze.py [--postings 10000 100000] [--from-db PATH] [--keep DIR]
+    python bench/analyze.py --postings 1000000      # by hand: ingest alone takes ~20 min
+
+For each size the demo world (ingest.demo, seed 7) is ingested into a fresh SQLite store,
+kind by kind in DEMO_ORDER; --from-db analyses an existing store instead (and overwrites the
+analysis values stored in it). Then, each in a fresh process so peak RSS is its own:
+
+- prexus: graph.analysis.run_analysis (projection, every measure, write-back, metadata);
+- plain: nx.Graph built with add_edge straight from the same store.edge_list, then
+  degree, PageRank, Louvain and betweenness with the same k and seed, as bare NetworkX calls.
+
+Ratios are prexus / plain for the steps both do, and for the whole. Target (issue): the
+whole analysis of 1M postings within 3 minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import peak_rss_mb, row, timed
+
+SHARED_STEPS = ("project", "degree", "pagerank", "louvain", "betweenness")
+
+
+def build_store(db: Path, postings: int, folder: Path) -> None:
+    from app.cli import DEMO_ORDER
+    from graph.sqlite_store import SQLiteStore
+    from ingest.demo import write_demo_world
+    from ingest.loader import ingest_files
+
+    world = write_demo_world(folder, postings=postings, seed=7)
+    with SQLiteStore(db) as store:
+        for kind in DEMO_ORDER:
+            ingest_files(
+                store, kind, [world.files[kind]], rejects_path=folder / f"{kind}-rejects.jsonl"
+            )
+
+
+def prexus_run(db: str, backend: str) -> dict[str, Any]:
+    from graph.analysis import run_analysis
+    from graph.sqlite_store import SQLiteStore
+
+    with SQLiteStore(db) as store:
+        run = run_analysis(store, backend=backend)
+    return {
+        "seconds": run.seconds,
+        "total": run.total_seconds,
+        "peak_mb": peak_rss_mb(),
+        "nodes": run.nodes,
+        "edges": run.edges,
+        "notes": run.notes,
+        "backend": run.backend,
+    }
+
+
+def plain_run(db: str) -> dict[str, Any]:
+    """The same work as bare NetworkX calls: no canonical order, no store round-trip."""
+    import networkx as nx
+
+    from graph import analysis
+    from graph.sqlite_store import SQLiteStore
+
+    seconds: dict[str, float] = {}
+    with timed() as clock, SQLiteStore(db) as store:
+        graph = nx.Graph()
+        for source, target, _rel, _weight in store.edge_list():
+            if source != target:
+                graph.add_edge(str(source), str(target))
+    seconds["project"] = clock.seconds
+    k = analysis.betweenness_samples(
+        graph,
+        analysis.EXACT_BETWEENNESS_LIMIT,
+        analysis.BETWEENNESS_SAMPLES,
+        analysis.BETWEENNESS_WORK,
+    )
+    pagerank = nx.pagerank if analysis.HAS_SCIPY else analysis._pagerank_python
+    steps = {
+        "degree": lambda: (dict(graph.degree()), nx.degree_centrality(graph)),
+        "pagerank": lambda: pagerank(graph),
+        "louvain": lambda: nx.community.louvain_communities(graph, seed=analysis.DEFAULT_SEED),
+        "betweenness": lambda: nx.betweenness_centrality(graph, k=k, seed=analysis.DEFAULT_SEED),
+    }
+    for name, step in steps.items():
+        with timed() as clock:
+            step()
+        seconds[name] = clock.seconds
+    return {"seconds": seconds, "total": sum(seconds.values()), "peak_mb": peak_rss_mb()}
+
+
+def in_fresh_process(function: Any, *args: Any) -> dict[str, Any]:
+    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+        return pool.submit(function, *args).result()
+
+
+def report(label: str, db: Path, backend: str) -> None:
+    prexus = in_fresh_process(prexus_run, str(db), backend)
+    plain = in_fresh_process(plain_run, str(db))
+    print(
+        f"\n## {label}: {prexus['nodes']:,} nodes, {prexus['edges']:,} edges "
+        f"(backend {prexus['backend']})"
+    )
+    print(row("step", "prexus s", "plain nx s", "ratio"))
+    for step, seconds in prexus["seconds"].items():
+        base = plain["seconds"].get(step)
+        ratio = f"{seconds / base:.2f}" if base else "-"
+        print(row(step, f"{seconds:.2f}", "-" if base is None else f"{base:.2f}", ratio))
+    shared = sum(prexus["seconds"].get(step, 0.0) for step in SHARED_STEPS)
+    print(
+        row(
+            "shared steps",
+            f"{shared:.2f}",
+            f"{plain['total']:.2f}",
+            f"{shared / plain['total']:.2f}",
+        )
+    )
+    print(
+        row(
+            "total",
+            f"{prexus['total']:.2f}",
+            f"{plain['total']:.2f}",
+            f"{prexus['total'] / plain['total']:.2f}",
+        )
+    )
+    print(
+        row(
+            "peak RSS MB",
+            f"{prexus['peak_mb']:.0f}",
+            f"{plain['peak_mb']:.0f}",
+            f"{prexus['peak_mb'] / plain['peak_mb']:.2f}",
+        )
+    )
+    for step, note in prexus["notes"].items():
+        print(f"- {step}: {note}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--postings", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--from-db", type=Path, help="analyse this SQLite store instead")
+    parser.add_argument("--keep", type=Path, help="write worlds and stores here, and keep them")
+    parser.add_argument("--backend", default="auto", help="auto, networkx or a backend name")
+    args = parser.parse_args()
+    if args.from_db:
+        report(str(args.from_db), args.from_db, args.backend)
+        return
+    for postings in args.postings:
+        with tempfile.TemporaryDirectory(prefix="prexus-bench-analyze-") as scratch:
+            folder = (args.keep or Path(scratch)) / f"demo-{postings}"
+            db = folder / "prexus.db"
+            if not db.exists():
+                with timed() as clock:
+                    build_store(db, postings, folder)
+                print(f"\ningested {postings:,} postings in {clock.seconds:.0f} s")
+            report(f"{postings:,} postings", db, args.backend)
+
+
+if __name__ == "__main__":
+    main()
