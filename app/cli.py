@@ -70,12 +70,18 @@ def print_summary(summary: IngestSummary) -> None:
     table = Table(title=f"ingest {summary.kind}", show_header=True)
     for name in ("read", "ingested", "updated", "unchanged", "rejected", "warnings"):
         table.add_column(name, justify="right")
-    table.add_row(*(f"{getattr(summary, n):,}" for n in (
-        "read", "ingested", "updated", "unchanged", "rejected", "warnings")))
+    table.add_row(
+        *(
+            f"{getattr(summary, n):,}"
+            for n in ("read", "ingested", "updated", "unchanged", "rejected", "warnings")
+        )
+    )
     console.print(table)
     if summary.rejects_path:
-        console.print(f"rejected rows (file, line, field, reason, raw): {summary.rejects_path}",
-                      soft_wrap=True)
+        console.print(
+            f"rejected rows (file, line, field, reason, raw): {summary.rejects_path}",
+            soft_wrap=True,
+        )
     for problem in summary.unreadable_files:
         console.print(f"[bold red]unreadable:[/] {problem}", highlight=False, soft_wrap=True)
 
@@ -99,8 +105,14 @@ def run_ingest(
             progress.tasks[task].fields["records"] += 1
 
         summary = ingest_files(
-            store, kind, files, source=source, rejects_path=rejects, workers=workers,
-            batch_size=batch_size, on_bytes=advance,
+            store,
+            kind,
+            files,
+            source=source,
+            rejects_path=rejects,
+            workers=workers,
+            batch_size=batch_size,
+            on_bytes=advance,
         )
     return summary
 
@@ -124,8 +136,15 @@ def ingest(
         raise fail(f"unknown kind {kind!r}; choose one of: {', '.join(RECORD_KINDS)}", 2)
     with connect() as store:
         try:
-            summary = run_ingest(store, kind, files, source=source, rejects=rejects,
-                                 workers=workers, batch_size=batch_size)
+            summary = run_ingest(
+                store,
+                kind,
+                files,
+                source=source,
+                rejects=rejects,
+                workers=workers,
+                batch_size=batch_size,
+            )
         except StoreError as exc:
             raise fail(str(exc)) from None
     print_summary(summary)
@@ -165,10 +184,13 @@ def demo(
 @cli.command()
 def analyze(
     seed: Annotated[int, typer.Option(help="seed for sampled betweenness and Louvain")] = 42,
+    all_relationships: Annotated[
+        bool, typer.Option(help="centrality over every relationship, not just the contact network")
+    ] = False,
 ) -> None:
     """Cluster records into actors, then compute centrality and communities; results are
     written back to the store (idempotent: the same data gives the same ids and figures)."""
-    from graph.analysis import run_analysis
+    from graph.analysis import CONTACT_NETWORK, run_analysis
     from graph.checks import run_checks
     from graph.linking import link_actors
 
@@ -187,7 +209,9 @@ def analyze(
             f"{checks['substitution_signals']:,} substitution signals"
         )
         with console.status("centrality and communities"):
-            run = run_analysis(store, seed=seed)
+            run = run_analysis(
+                store, seed=seed, rel_types=None if all_relationships else CONTACT_NETWORK
+            )
         console.print(
             f"network analysis: {run.nodes:,} nodes, {run.edges:,} edges, "
             f"{run.communities:,} communities, {run.articulation_points:,} brokers "
@@ -202,8 +226,9 @@ EXPORTS = ("clusters", "postings")
 def export(
     what: Annotated[str, typer.Argument(help="clusters or postings")],
     format: Annotated[str, typer.Option("--format", help="jsonl")] = "jsonl",
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="file; default "
-                                                "standard output")] = None,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="file; default standard output")
+    ] = None,
 ) -> None:
     """Write clusters or postings as JSON Lines, one object per line."""
     import json
