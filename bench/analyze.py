@@ -46,12 +46,19 @@ def build_store(db: Path, postings: int, folder: Path) -> None:
             )
 
 
-def prexus_run(db: str, backend: str) -> dict[str, Any]:
+def relationships(all_relationships: bool) -> Any:
+    """What `prexus analyze` projects: the contact network, unless told otherwise."""
+    from graph.analysis import CONTACT_NETWORK
+
+    return None if all_relationships else sorted(CONTACT_NETWORK)
+
+
+def prexus_run(db: str, backend: str, all_relationships: bool) -> dict[str, Any]:
     from graph.analysis import run_analysis
     from graph.sqlite_store import SQLiteStore
 
     with SQLiteStore(db) as store:
-        run = run_analysis(store, backend=backend)
+        run = run_analysis(store, backend=backend, rel_types=relationships(all_relationships))
     return {
         "seconds": run.seconds,
         "total": run.total_seconds,
@@ -63,7 +70,7 @@ def prexus_run(db: str, backend: str) -> dict[str, Any]:
     }
 
 
-def plain_run(db: str) -> dict[str, Any]:
+def plain_run(db: str, all_relationships: bool) -> dict[str, Any]:
     """The same work as bare NetworkX calls: no canonical order, no store round-trip."""
     import networkx as nx
 
@@ -73,7 +80,7 @@ def plain_run(db: str) -> dict[str, Any]:
     seconds: dict[str, float] = {}
     with timed() as clock, SQLiteStore(db) as store:
         graph = nx.Graph()
-        for source, target, _rel, _weight in store.edge_list():
+        for source, target, _rel, _weight in store.edge_list(relationships(all_relationships)):
             if source != target:
                 graph.add_edge(str(source), str(target))
     seconds["project"] = clock.seconds
@@ -102,9 +109,9 @@ def in_fresh_process(function: Any, *args: Any) -> dict[str, Any]:
         return pool.submit(function, *args).result()
 
 
-def report(label: str, db: Path, backend: str) -> None:
-    prexus = in_fresh_process(prexus_run, str(db), backend)
-    plain = in_fresh_process(plain_run, str(db))
+def report(label: str, db: Path, backend: str, all_relationships: bool) -> None:
+    prexus = in_fresh_process(prexus_run, str(db), backend, all_relationships)
+    plain = in_fresh_process(plain_run, str(db), all_relationships)
     print(
         f"\n## {label}: {prexus['nodes']:,} nodes, {prexus['edges']:,} edges "
         f"(backend {prexus['backend']})"
@@ -149,9 +156,14 @@ def main() -> None:
     parser.add_argument("--from-db", type=Path, help="analyse this SQLite store instead")
     parser.add_argument("--keep", type=Path, help="write worlds and stores here, and keep them")
     parser.add_argument("--backend", default="auto", help="auto, networkx or a backend name")
+    parser.add_argument(
+        "--all-relationships",
+        action="store_true",
+        help="project every relationship, not just the contact network",
+    )
     args = parser.parse_args()
     if args.from_db:
-        report(str(args.from_db), args.from_db, args.backend)
+        report(str(args.from_db), args.from_db, args.backend, args.all_relationships)
         return
     for postings in args.postings:
         with tempfile.TemporaryDirectory(prefix="prexus-bench-analyze-") as scratch:
@@ -161,7 +173,7 @@ def main() -> None:
                 with timed() as clock:
                     build_store(db, postings, folder)
                 print(f"\ningested {postings:,} postings in {clock.seconds:.0f} s")
-            report(f"{postings:,} postings", db, args.backend)
+            report(f"{postings:,} postings", db, args.backend, args.all_relationships)
 
 
 if __name__ == "__main__":
