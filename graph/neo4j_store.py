@@ -125,7 +125,9 @@ class Neo4jStore(GraphStore):
         self.database = database or None
         auth = (user, password) if password else None
         try:
-            self._driver: Driver = GraphDatabase.driver(uri, auth=auth)
+            self._driver: Driver = GraphDatabase.driver(
+                uri, auth=auth, notifications_min_severity="OFF"
+            )
             self._driver.verify_connectivity()
         except (neo4j_errors.ServiceUnavailable, OSError, ValueError) as exc:
             raise StoreUnavailableError(f"cannot reach Neo4j at {uri}: {exc}") from None
