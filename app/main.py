@@ -47,6 +47,12 @@ TAGS = [
     {"name": "paths", "description": "Shortest paths between two entities."},
     {"name": "export", "description": "Networks as GraphML, GEXF, JSON or CSV."},
     {"name": "ingest", "description": "Upload records."},
+    {"name": "postings", "description": "A posting as the export writes it, with provenance."},
+    {"name": "clusters", "description": "Actor clusters, why they hold, analysts' decisions."},
+    {"name": "analysis", "description": "Centrality rankings and communities."},
+    {"name": "trends", "description": "Postings and seizures per substance; substitution."},
+    {"name": "alerts", "description": "Unlicensed offers and reappearances after takedown."},
+    {"name": "routes", "description": "Seizures and their origin, transit, destination flows."},
 ]
 
 

@@ -219,3 +219,260 @@ def edge_view(edge: Edge) -> dict[str, Any]:
 def edge_id(edge: Edge) -> str:
     """Edges are identified by (type, source, target), so that is their id."""
     return f"{edge.type}:{edge.source}->{edge.target}"
+
+
+# --- analysis: postings, clusters, trends, alerts, routes, centrality ------------------------
+
+
+class IdentifierOut(BaseModel):
+    kind: str = Field(examples=["phone"])
+    value: str = Field(examples=["+8613800138000"])
+
+
+class SubstanceOut(BaseModel):
+    cas: str | None = Field(examples=["28578-16-7"])
+    name: str | None = Field(examples=["PMK ethyl glycidate"])
+
+
+class PostingSummary(BaseModel):
+    """A posting as `prexus export postings` writes it, plus its provenance."""
+
+    id: str = Field(examples=["P0000001"])
+    cluster: str | None = Field(examples=["Ab332df1b12"])
+    identifiers: list[IdentifierOut]
+    substances: list[SubstanceOut]
+    kind: str | None = Field(examples=["offer"])
+    provenance: ProvenanceOut
+
+
+class TieOut(BaseModel):
+    """An identifier (or name) shared by members, with the text it was read from."""
+
+    via: NodeId = Field(examples=["Identifier:telegram:longxinchem129"])
+    records: int = Field(description="Members that carry it.")
+    sample: list[NodeId]
+    evidence: list[str]
+    weight: float = Field(description="How specific the identifier kind is (0-1).")
+
+
+class WeakLinkOut(BaseModel):
+    """A tie to another cluster that was deliberately not merged (a broker's handle)."""
+
+    via: NodeId
+    other_cluster: str
+
+
+class ClusterExplanation(BaseModel):
+    """Why a cluster is one actor; see graph.linking.explain_cluster."""
+
+    cluster: str
+    confidence: float | None
+    members: int
+    ties: list[TieOut]
+    hubs_not_used: list[NodeId] = Field(
+        description="Shared identifiers left out because they are hubs (platform footers, "
+        "escrow services)."
+    )
+    weak_links: list[WeakLinkOut]
+
+
+class ClusterSummary(BaseModel):
+    """A cluster as `prexus export clusters` writes it."""
+
+    id: str = Field(examples=["Ab332df1b12"])
+    postings: list[str]
+    seizures: list[str]
+    identifiers: list[IdentifierOut] = Field(description="Identifiers that tie it, no hubs.")
+    size: int
+    confidence: float | None
+
+
+class ClusterOut(ClusterSummary):
+    explanation: ClusterExplanation
+
+
+class StepOut(BaseModel):
+    """One hop: two records tied by a shared identifier (or a company name)."""
+
+    from_record: NodeId
+    via: NodeId
+    to_record: NodeId
+    evidence: list[str]
+    weight: float
+
+
+class Explanation(BaseModel):
+    """How two members of a cluster are tied; no steps when nothing but an analyst's
+    decision (or nothing at all) holds them together."""
+
+    steps: list[StepOut]
+    confidence: float = Field(description="Product of the steps' weights; 0 when no steps.")
+
+
+class DecisionIn(BaseModel):
+    """An analyst's call on a cluster: `confirm` it, `split` the records out of it, or
+    `merge` the clusters of the records."""
+
+    action: str = Field(examples=["split"], description="`confirm`, `split` or `merge`.")
+    records: list[str] = Field(
+        max_length=1000, examples=[["Posting:P0000001"]],
+        description="`Label:key` of Posting, Seizure, Company, Person or Operator records.",
+    )
+    by: str = Field(min_length=1, max_length=200, examples=["analyst.jdoe"])
+    note: str = Field("", max_length=2000)
+
+
+class DecisionOut(BaseModel):
+    action: str
+    records: list[NodeId]
+    by: str
+    at: str
+    note: str
+
+
+class DecisionResult(BaseModel):
+    """The stored decision and, after re-clustering, the cluster of each of its records."""
+
+    decision: DecisionOut
+    clusters: dict[NodeId, str | None]
+
+
+class SubstanceSeriesOut(BaseModel):
+    """Counts per period for one substance, with its scheduling date."""
+
+    key: str = Field(examples=["13605-48-6"])
+    name: str
+    in_force: str | None = Field(examples=["2019-11-19"])
+    offers: dict[str, int] = Field(examples=[{"2019": 41}])
+    requests: dict[str, int]
+    seizures: dict[str, int]
+    seized_quantity: dict[str, float]
+
+
+class TrendsPage(Page[SubstanceSeriesOut]):
+    period: Literal["month", "quarter", "year"]
+
+
+class SubstitutionOut(BaseModel):
+    """After `scheduled` came under control its postings fell while `substitute`'s rose."""
+
+    scheduled: str
+    scheduled_name: str
+    substitute: str
+    substitute_name: str
+    in_force: str
+    scheduled_before: int
+    scheduled_after: int
+    substitute_before: int
+    substitute_after: int
+
+
+class RegistryAlertOut(BaseModel):
+    """An offer of a controlled substance that no valid licence covers."""
+
+    posting: str
+    substances: list[str]
+    reason: str
+    operator: str | None = None
+
+
+class ReappearanceOut(BaseModel):
+    """A removed posting's contacts, back on another platform."""
+
+    removed: str
+    removed_platform: str
+    removed_at: str
+    reposted: str
+    reposted_platform: str
+    reposted_at: str
+    identifiers: list[str]
+
+
+class RegistryAlerts(Page[RegistryAlertOut]):
+    kind: Literal["registry"] = "registry"
+
+
+class Reappearances(Page[ReappearanceOut]):
+    kind: Literal["reappearances"] = "reappearances"
+
+
+class SubstitutionSignals(Page[SubstitutionOut]):
+    kind: Literal["substitution"] = "substitution"
+
+
+class Alerts(BaseModel):
+    """The last `prexus analyze` checks; each list paged with the same limit and offset.
+    `ran_at` is null until the checks have run."""
+
+    ran_at: str | None
+    registry: RegistryAlerts
+    reappearances: Reappearances
+    substitution: SubstitutionSignals
+
+
+class SeizureOut(BaseModel):
+    """A seizure with what, how much, where, along which route, and whose cluster."""
+
+    id: str = Field(examples=["S000001"])
+    date: str | None
+    substance: str | None = Field(description="Substance key (CAS when known).")
+    substance_name: str | None
+    quantity: float | None
+    unit: str | None
+    seized_in: str | None = Field(examples=["NL"])
+    origin: str | None = Field(examples=["CN"])
+    transit: list[str] = Field(examples=[["AE"]])
+    destination: str | None
+    cluster: str | None
+
+
+class RouteFlow(BaseModel):
+    """Seizures that took one route: origin, transit countries in order, destination."""
+
+    origin: str | None
+    transit: list[str]
+    destination: str | None
+    seizures: int
+
+
+class PairFlow(BaseModel):
+    origin: str | None
+    destination: str | None
+    seizures: int
+
+
+class CountryFlow(BaseModel):
+    """Seizures a country appears in, by role."""
+
+    code: str
+    origin: int
+    transit: int
+    destination: int
+    total: int
+
+
+class Flows(BaseModel):
+    """Country flows of seizures; each list paged with the same limit and offset, busiest
+    first."""
+
+    routes: Page[RouteFlow]
+    pairs: Page[PairFlow]
+    countries: Page[CountryFlow]
+
+
+class RankedNode(NodeOut):
+    score: float
+    rank: int = Field(description="1 for the highest score.")
+
+
+class CentralityPage(Page[RankedNode]):
+    measure: Literal["degree", "betweenness", "pagerank", "eigenvector"]
+
+
+class CommunityOut(BaseModel):
+    """A Louvain community from the last analysis: size, kinds, most central members."""
+
+    id: int = Field(description="0 is the largest.")
+    size: int
+    kinds: dict[str, int]
+    top: list[NodeOut] = Field(description="Highest PageRank (else degree) members.")

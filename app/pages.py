@@ -1,39 +1,74 @@
-"""Server-rendered pages for investigators: dashboard, search, entity, path finder.
+"""Server-rendered pages for investigators: dashboard, search, entity, path finder,
+clusters, trends and routes.
 
 Pages call the same queries as the API (app.queries, app.api.*) and render them with
 autoescaping Jinja2 templates; network data reaches the browser as a JSON data block that
-static JavaScript reads, so the Content-Security-Policy can forbid inline script.
+static JavaScript reads, so the Content-Security-Policy can forbid inline script. Charts are
+SVG images drawn on the server. The one form that changes data (an analyst's decision on a
+cluster) posts back with a per-browser token, then redirects to a page that shows the result.
 """
 
 from __future__ import annotations
 
+import hmac
+import secrets
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode, urlsplit
 
-from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Form, HTTPException, Query, Request, status
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from app.api.clusters import MAX_LIST_OFFSET, Cache
 from app.api.paths import find_paths
 from app.api.search import MAX_OFFSET
+from app.api.trends import Period
+from app.charts import trend_chart
 from app.deps import MAX_VIEW_DEPTH, MAX_VIEW_LIMIT, Store, View, ViewParams, parse_ref
-from app.network import schema_styles, to_network
+from app.models import Page, ProvenanceOut, SeizureOut
+from app.network import legend, network_node, schema_styles, to_network
 from app.pathfind import MAX_DEPTH
 from app.queries import (
-    DashboardCache,
+    FlowCounts,
+    InvalidRequestError,
     NotFoundError,
+    cluster_detail,
+    cluster_members,
+    cluster_summaries,
+    decide,
     entity_detail,
+    flow_counts,
+    flows,
     neighbourhood,
+    paged,
+    require_node,
     search_nodes,
+    seizure_rows,
+    substitution_page,
+    trend_series,
+    why_together,
 )
+from graph.linking import DECISION_ACTIONS
 from graph.schema import Label, NodeRef
+from graph.store import DEFAULT_VIEW_LIMIT, GraphStore, NodeFilter
+from graph.trends import PERIODS
 
 TEMPLATES = Path(__file__).parent / "templates"
 SEARCH_PAGE_SIZE = 50
 CONNECTIONS_PAGE_SIZE = 50
 LONG_FIELDS = frozenset({"text", "title", "synonyms", "aliases"})
+CLUSTERS_PAGE_SIZE = 50
+MEMBERS_PAGE_SIZE = 50
+CLUSTER_NETWORK_DEPTH = 2
+"""Actor -> its records -> their contacts, platforms, substances and countries."""
+ROUTES_SHOWN = 50
+SEIZURES_PAGE_SIZE = 50
+DEFAULT_CHART_SUBSTANCES = ("13605-48-6", "28578-16-7")
+"""PMK methyl glycidate (scheduled November 2019) and the ethyl ester that replaced it."""
+MAX_CHART_SUBSTANCES = 8
+CSRF_COOKIE = "prexus_csrf"
 _LABEL_NAMES = frozenset(str(label) for label in Label)
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
@@ -43,6 +78,12 @@ def entity_url(label: str, key: str, query: list[tuple[str, str]] | None = None)
     """The entity page of a node; the key is fully percent-encoded ('/', '?', '#' included)."""
     url = f"/entity/{quote(str(label), safe='')}/{quote(key, safe='')}"
     return f"{url}?{urlencode(query)}" if query else url
+
+
+def ref_url(ref: str) -> str:
+    """The entity page of a `Label:key` reference."""
+    label, _, key = ref.partition(":")
+    return entity_url(label, key)
 
 
 def safe_href(url: object) -> str | None:
@@ -57,7 +98,8 @@ def _environment() -> Environment:
         loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined,
         trim_blocks=True, lstrip_blocks=True,
     )  # fmt: skip
-    env.globals.update(entity_url=entity_url, safe_href=safe_href, labels=[str(x) for x in Label])
+    env.globals.update(entity_url=entity_url, ref_url=ref_url, safe_href=safe_href,
+                       labels=[str(x) for x in Label])  # fmt: skip
     return env
 
 
@@ -69,22 +111,24 @@ def render(request: Request, name: str, status_code: int = 200, **context: Any) 
     return templates.TemplateResponse(request, name, context, status_code=status_code)
 
 
-def network_payload(network: dict[str, Any], expand: ViewParams | None) -> dict[str, Any]:
+def network_payload(
+    network: dict[str, Any], expand: ViewParams | None, *, expandable: bool = True
+) -> dict[str, Any]:
     """What network.js needs: the graph, every kind's style, and the query that expands a
-    node under the same filters (depth 1)."""
+    node under the same filters (depth 1); `expandable` false for drawings that are not a
+    neighbourhood (a flow map), where expanding would mix in the raw graph."""
     query = expand.query(depth=1) if expand else [("depth", "1")]
     return {
         "network": network,
         "styles": schema_styles(),
         "expandQuery": urlencode(query),
+        "expandable": expandable,
     }
 
 
 @router.get("/")
-def dashboard(request: Request, store: Store) -> HTMLResponse:
-    dash = request.app.state.dashboard_cache
-    assert isinstance(dash, DashboardCache)
-    return render(request, "dashboard.html", nav="dashboard", dash=dash.get(store))
+def dashboard(request: Request, store: Store, cache: Cache) -> HTMLResponse:
+    return render(request, "dashboard.html", nav="dashboard", dash=cache.get(store))
 
 
 @router.get("/search")
@@ -162,8 +206,249 @@ def paths_page(
     return render(request, "paths.html", **context)
 
 
+# --- clusters --------------------------------------------------------------------------------
+
+
+def csrf_token(request: Request) -> str:
+    """This browser's form token: the one its cookie holds, else a fresh one."""
+    held = request.cookies.get(CSRF_COOKIE, "")
+    usable = 32 <= len(held) <= 128 and held.replace("-", "").replace("_", "").isalnum()
+    return held if usable else secrets.token_urlsafe(32)
+
+
+def keep_csrf(request: Request, response: Response, token: str) -> None:
+    """A double-submit token: the page's form carries it and so does a cookie that only this
+    site can read, and that SameSite=Strict keeps off requests other sites start, so a
+    forged form cannot hold the matching pair. (Real sessions replace it later.)"""
+    if request.cookies.get(CSRF_COOKIE) != token:
+        response.set_cookie(
+            CSRF_COOKIE, token, httponly=True, samesite="strict", path="/",
+            secure=request.url.scheme == "https",
+        )  # fmt: skip
+
+
+def check_csrf(request: Request, submitted: str) -> None:
+    held = request.cookies.get(CSRF_COOKIE, "")
+    if not held or not hmac.compare_digest(held.encode(), submitted.encode()):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            "This form is out of date or came from another site: reload the page and send "
+            "it again.",
+        )
+
+
+@router.get("/clusters")
+def clusters_page(
+    request: Request,
+    store: Store,
+    cache: Cache,
+    offset: Annotated[int, Query(ge=0, le=MAX_LIST_OFFSET)] = 0,
+) -> HTMLResponse:
+    page = cluster_summaries(store, cache, CLUSTERS_PAGE_SIZE, offset)
+    return render(request, "clusters.html", nav="clusters", page=page,
+                  page_url=lambda at: f"/clusters?offset={at}")  # fmt: skip
+
+
+def cluster_url(cluster_id: str, query: list[tuple[str, str]] | None = None) -> str:
+    url = f"/cluster/{quote(cluster_id, safe='')}"
+    return f"{url}?{urlencode(query)}" if query else url
+
+
+@router.get("/cluster/{cluster_id}")
+def cluster_view(
+    request: Request,
+    store: Store,
+    cache: Cache,
+    cluster_id: str,
+    a: Annotated[str, Query(max_length=500)] = "",
+    b: Annotated[str, Query(max_length=500)] = "",
+    offset: Annotated[int, Query(ge=0, le=MAX_LIST_OFFSET)] = 0,
+    done: Annotated[str, Query(max_length=20)] = "",
+    now: Annotated[str, Query(max_length=100)] = "",
+) -> HTMLResponse:
+    """Members, what ties them (and what was left out), the network around the actor, a
+    'why are these two together' form and the analyst's confirm / split / merge form."""
+    cluster = cluster_detail(store, cache, cluster_id)
+    members = cluster_members(store, cluster_id, MEMBERS_PAGE_SIZE, offset)
+    actor = NodeRef(Label.ACTOR, cluster_id)
+    sub = neighbourhood(store, [actor], CLUSTER_NETWORK_DEPTH, NodeFilter(), DEFAULT_VIEW_LIMIT)
+    why, problem, code = None, None, 200
+    if a.strip() and b.strip():
+        try:
+            ends = parse_ref(a.strip(), "a"), parse_ref(b.strip(), "b")
+            why = why_together(store, cluster_id, *ends)
+        except HTTPException as exc:  # the form stays filled in, with the problem beside it
+            problem, code = str(exc.detail), exc.status_code
+        except InvalidRequestError as exc:
+            problem, code = str(exc), status.HTTP_400_BAD_REQUEST
+        except NotFoundError as exc:
+            problem, code = str(exc), status.HTTP_404_NOT_FOUND
+    first = [m.id for m in members.items[:2]]
+    token = csrf_token(request)
+    response = render(
+        request, "cluster.html", code, nav="clusters", cluster=cluster, members=members,
+        members_url=lambda at: cluster_url(cluster_id, [("offset", str(at))]) + "#members",
+        payload=network_payload(to_network(sub, [actor], DEFAULT_VIEW_LIMIT), None),
+        why=why, why_error=problem, a=a or (first[0] if first else ""),
+        b=b or (first[-1] if len(first) > 1 else ""), csrf=token,
+        done=done if done in DECISION_ACTIONS else "", now=now,
+        other_clusters=sorted({w.other_cluster for w in cluster.explanation.weak_links}),
+    )  # fmt: skip
+    keep_csrf(request, response, token)
+    return response
+
+
+def decision_records(
+    store: GraphStore, cluster_id: str, action: str, ticked: list[str], other: str
+) -> list[str]:
+    """What a decision from the cluster page is about: the ticked members (this page's);
+    every member when `confirm` has none ticked; for `merge`, one member of this cluster
+    and one of the other (merging any member's cluster merges the whole cluster)."""
+    if action == "merge":
+        if not other:
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, "merge: name the other cluster")
+        pair = [cluster_members(store, c, 1, 0).items for c in (cluster_id, other)]
+        return [items[0].id for items in pair if items]
+    if action == "confirm" and not ticked:
+        total = cluster_members(store, cluster_id, 1, 0).total
+        return [m.id for m in cluster_members(store, cluster_id, max(total, 1), 0).items]
+    return ticked
+
+
+@router.post("/cluster/{cluster_id}/decisions", response_class=RedirectResponse)
+def cluster_decision(
+    request: Request,
+    store: Store,
+    cluster_id: str,
+    action: Annotated[str, Form(max_length=20)],
+    by: Annotated[str, Form(max_length=200)],
+    csrf: Annotated[str, Form(max_length=200)] = "",
+    records: Annotated[list[str] | None, Form()] = None,
+    other: Annotated[str, Form(max_length=200)] = "",
+    note: Annotated[str, Form(max_length=2000)] = "",
+) -> RedirectResponse:
+    """Record the decision with the same code as the API, then show the cluster again:
+    this one if it still exists, else the one the first record is in now."""
+    check_csrf(request, csrf)
+    require_node(store, NodeRef(Label.ACTOR, cluster_id))
+    if not by.strip():
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "say who decides (Analyst)")
+    chosen = decision_records(store, cluster_id, action, records or [], other.strip())
+    try:
+        result = decide(store, action, chosen, by.strip(), note.strip())
+    except InvalidRequestError as exc:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
+    now = result.clusters.get(chosen[0]) or ""
+    stays = store.get_node(NodeRef(Label.ACTOR, cluster_id)) is not None
+    target = cluster_id if stays or not now else now
+    url = cluster_url(target, [("done", action), ("now", now)]) + "#decided"
+    return RedirectResponse(url, status_code=status.HTTP_303_SEE_OTHER)
+
+
+# --- trends ----------------------------------------------------------------------------------
+
+
+def chart_substances(substance: list[str] | None) -> tuple[str, ...]:
+    chosen = tuple(dict.fromkeys(s.strip() for s in substance or () if s.strip()))
+    return chosen[:MAX_CHART_SUBSTANCES] or DEFAULT_CHART_SUBSTANCES
+
+
+ChartSubstances = Annotated[
+    list[str] | None, Query(max_length=50, description="Substance keys (CAS when known).")
+]
+
+
+@router.get("/trends")
+def trends_page(
+    request: Request,
+    store: Store,
+    cache: Cache,
+    period: Period = "quarter",
+    substance: ChartSubstances = None,
+) -> HTMLResponse:
+    chosen = chart_substances(substance)
+    series = trend_series(store, cache, period, None)
+    query = urlencode([("period", period), *[("substance", key) for key in chosen]])
+    names = {s.key: s.name for s in series}
+    return render(
+        request, "trends.html", nav="trends", period=period, periods=PERIODS, chosen=chosen,
+        series=series, chart_url=f"/trends/chart.svg?{query}",
+        chart_names=[names.get(key, key) for key in chosen],
+        signals=substitution_page(store, cache, 100, 0),
+    )  # fmt: skip
+
+
+@router.get("/trends/chart.svg", response_class=Response)
+def trends_chart(
+    store: Store, cache: Cache, period: Period = "quarter", substance: ChartSubstances = None
+) -> Response:
+    """Offers, requests and seizures per period of each substance, with its scheduling
+    date, as an SVG image (the PMK methyl/ethyl glycidate pair by default)."""
+    chosen = chart_substances(substance)
+
+    def draw() -> bytes:
+        found = {s.key: s for s in trend_series(store, cache, period, chosen)}
+        return trend_chart([found[key] for key in chosen if key in found], period)
+
+    svg = cache.remember(store, f"chart:{period}:{','.join(chosen)}", draw)
+    return Response(svg, media_type="image/svg+xml")
+
+
+# --- routes ----------------------------------------------------------------------------------
+
+
+def flow_network(store: GraphStore, counts: FlowCounts) -> dict[str, Any]:
+    """Countries sized by the seizures through them and legs as directed edges weighted by
+    seizures, in to_network's shape so network.js draws it like any network."""
+    refs = [NodeRef(Label.COUNTRY, code) for code in sorted(counts.roles)]
+    nodes = []
+    for node in store.get_nodes(refs):
+        roles = counts.roles[node.key]
+        drawn = network_node(node)
+        drawn["properties"] = {
+            **node.props, "seizures": roles["total"],
+            **{f"as {role}": roles[role] for role in ("origin", "transit", "destination")},
+        }  # fmt: skip
+        drawn["value"] = float(roles["total"])
+        drawn["shape"] = "dot"  # the schema's ellipse wraps the label and ignores `value`
+        nodes.append(drawn)
+    present = {n["id"] for n in nodes}
+    empty = ProvenanceOut().model_dump()
+    edges = []
+    for (a, b), n in sorted(counts.legs.items()):
+        source, target = str(NodeRef(Label.COUNTRY, a)), str(NodeRef(Label.COUNTRY, b))
+        if source in present and target in present:
+            edges.append({
+                "id": f"FLOW:{source}->{target}", "type": "FLOW", "label": str(n), "value": n,
+                "source": source, "target": target, "properties": {"seizures": n},
+                "provenance": empty,
+            })  # fmt: skip
+    return {
+        "seeds": [], "nodes": nodes, "edges": edges, "truncated": False,
+        "limit": len(nodes), "legend": legend(Label.COUNTRY for _ in nodes),
+    }  # fmt: skip
+
+
+@router.get("/routes")
+def routes_page(
+    request: Request,
+    store: Store,
+    cache: Cache,
+    offset: Annotated[int, Query(ge=0, le=MAX_LIST_OFFSET)] = 0,
+) -> HTMLResponse:
+    counts = flow_counts(store, cache)
+    seizures = paged(Page[SeizureOut], seizure_rows(store, cache), SEIZURES_PAGE_SIZE, offset)
+    payload = network_payload(flow_network(store, counts), None, expandable=False)
+    return render(
+        request, "routes.html", nav="routes", flows=flows(store, cache, ROUTES_SHOWN, 0),
+        seizures=seizures, payload=payload,
+        seizures_url=lambda at: f"/routes?offset={at}#seizures",
+    )  # fmt: skip
+
+
 def error_page(request: Request, status_code: int, message: str) -> HTMLResponse:
-    titles = {400: "Bad request", 404: "Not found", 413: "Too large", 422: "Invalid request"}
+    titles = {400: "Bad request", 403: "Forbidden", 404: "Not found", 413: "Too large",
+              422: "Invalid request"}  # fmt: skip
     return render(
         request, "error.html", status_code, code=status_code,
         title=titles.get(status_code, "Something went wrong"), message=message,

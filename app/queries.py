@@ -8,13 +8,60 @@ from __future__ import annotations
 
 import heapq
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections import Counter, OrderedDict, defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from itertools import pairwise
 from threading import Lock
+from typing import Any, Literal, TypeVar
 
-from app.models import Connection, EdgeOut, Entity, NodeOut, Page, SearchPage
-from graph.schema import Edge, Label, Node, NodeRef, identifier_key
+from app.models import (
+    Alerts,
+    CentralityPage,
+    ClusterOut,
+    ClusterSummary,
+    CommunityOut,
+    Connection,
+    CountryFlow,
+    DecisionOut,
+    DecisionResult,
+    EdgeOut,
+    Entity,
+    Explanation,
+    Flows,
+    NodeOut,
+    Page,
+    PairFlow,
+    PostingSummary,
+    RankedNode,
+    ReappearanceOut,
+    Reappearances,
+    RegistryAlertOut,
+    RegistryAlerts,
+    RouteFlow,
+    SearchPage,
+    SeizureOut,
+    StepOut,
+    SubstitutionSignals,
+    TrendsPage,
+    node_view,
+)
+from graph.analysis import META_NAME as ANALYSIS_META
+from graph.checks import ALERTS_META
+from graph.exports import iter_cluster_summaries, posting_summary
+from graph.linking import (
+    CLUSTERS_META,
+    DECISION_ACTIONS,
+    DECISIONS_META,
+    RECORD_LABELS,
+    explain,
+    explain_cluster,
+    link_actors,
+    record_decision,
+)
+from graph.schema import Edge, Label, Node, NodeRef, RelType, identifier_key
 from graph.store import GraphStore, NodeFilter, Subgraph
+from graph.trends import SubstanceSeries, substance_trends, substitution_signals
 from ingest.identifiers import parse_contact
 
 SEARCH_COUNT_CAP = 1000
@@ -134,7 +181,535 @@ def _other(edge: Edge, ref: NodeRef) -> NodeRef:
     return edge.target if edge.source == ref else edge.source
 
 
-# --- dashboard -------------------------------------------------------------------------------
+# --- whole-store scans, cached -----------------------------------------------------------------
+
+T = TypeVar("T")
+P = TypeVar("P", bound=Page[Any])
+_STAMPED_META = (CLUSTERS_META, ANALYSIS_META, ALERTS_META)
+
+
+def store_version(store: GraphStore) -> tuple[Any, ...]:
+    """What changes whenever anything a cached scan reads changes: the counts (ingest), when
+    clustering, analysis and checks last ran, and how many decisions are stored (a decision
+    re-clusters within the same second as the run before it)."""
+    counts = store.counts()
+    stamps = tuple((store.get_meta(name) or {}).get("ran_at") for name in _STAMPED_META)
+    decisions = len((store.get_meta(DECISIONS_META) or {}).get("decisions", ()))
+    return (
+        tuple(sorted(counts.nodes.items())), tuple(sorted(counts.edges.items())), stamps,
+        decisions,
+    )  # fmt: skip
+
+
+@dataclass(slots=True)
+class DashboardCache:
+    """Results that scan the whole store (the dashboard, cluster summaries, rankings, trends,
+    flows), reused while `store_version` is unchanged and for at most `ttl` seconds (for
+    changes no version shows, such as another process rewriting properties). Keeps the
+    `entries` most recently used results."""
+
+    ttl: float = 60.0
+    entries: int = 32
+    _values: OrderedDict[str, tuple[tuple[Any, ...], float, Any]] = field(
+        default_factory=OrderedDict
+    )
+    _lock: Lock = field(default_factory=Lock)
+
+    def remember(self, store: GraphStore, name: str, compute: Callable[[], T]) -> T:
+        version = store_version(store)
+        with self._lock:
+            hit = self._values.get(name)
+            if hit is not None and hit[0] == version and time.monotonic() - hit[1] < self.ttl:
+                self._values.move_to_end(name)
+                return hit[2]
+        value = compute()  # outside the lock: a slow scan must not hold up cached answers
+        with self._lock:
+            self._values[name] = (version, time.monotonic(), value)
+            self._values.move_to_end(name)
+            while len(self._values) > self.entries:
+                self._values.popitem(last=False)
+        return value
+
+    def get(self, store: GraphStore, size: int = 10) -> Dashboard:
+        return self.remember(store, f"dashboard:{size}", lambda: build_dashboard(store, self, size))
+
+
+def paged(page: type[P], rows: Sequence[Any], limit: int, offset: int, **extra: Any) -> P:
+    """One page of a list computed whole (the lists here are summaries, not raw nodes)."""
+    return page(total=len(rows), limit=limit, offset=offset,
+                items=list(rows[offset : offset + limit]), **extra)  # fmt: skip
+
+
+class InvalidRequestError(ValueError):
+    """A request that names things that exist but cannot be answered as asked (a record
+    outside the cluster, an unknown decision); routers answer 400."""
+
+
+# --- postings and clusters ---------------------------------------------------------------------
+
+
+def posting_detail(store: GraphStore, posting_id: str) -> PostingSummary:
+    """The fields `prexus export postings` writes for one posting, and its provenance."""
+    summary = posting_summary(store, posting_id)
+    if summary is None:
+        raise NotFoundError(NodeRef(Label.POSTING, posting_id))
+    return PostingSummary.model_validate(summary)
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterIndex:
+    """Every cluster summary (largest first) and each by id."""
+
+    items: list[dict[str, Any]]
+    by_id: dict[str, dict[str, Any]]
+
+
+def cluster_index(store: GraphStore, cache: DashboardCache) -> ClusterIndex:
+    def build() -> ClusterIndex:
+        items = list(iter_cluster_summaries(store))
+        return ClusterIndex(items, {item["id"]: item for item in items})
+
+    return cache.remember(store, "clusters", build)
+
+
+def cluster_summaries(
+    store: GraphStore, cache: DashboardCache, limit: int, offset: int
+) -> Page[ClusterSummary]:
+    return paged(Page[ClusterSummary], cluster_index(store, cache).items, limit, offset)
+
+
+def _with_explanation(store: GraphStore, summary: dict[str, Any]) -> ClusterOut:
+    return ClusterOut.model_validate(
+        {**summary, "explanation": explain_cluster(store, summary["id"])}
+    )
+
+
+def cluster_page(
+    store: GraphStore, cache: DashboardCache, limit: int, offset: int
+) -> Page[ClusterOut]:
+    """One page of clusters, largest first; only this page's clusters are explained."""
+    index = cluster_index(store, cache)
+    items = [_with_explanation(store, s) for s in index.items[offset : offset + limit]]
+    return Page[ClusterOut](total=len(index.items), limit=limit, offset=offset, items=items)
+
+
+def cluster_detail(store: GraphStore, cache: DashboardCache, cluster: str) -> ClusterOut:
+    summary = cluster_index(store, cache).by_id.get(cluster)
+    if summary is None:
+        raise NotFoundError(NodeRef(Label.ACTOR, cluster))
+    return _with_explanation(store, summary)
+
+
+MEMBER_OF_ONLY = NodeFilter(rel_types=frozenset({RelType.MEMBER_OF}))
+
+
+def cluster_members(store: GraphStore, cluster: str, limit: int, offset: int) -> Page[NodeOut]:
+    """A cluster's records (postings, seizures, companies...) in (kind, key) order.
+
+    The actor's `size` is the total; its first offset+limit neighbours over MEMBER_OF are
+    the members up to this page, as in entity_detail."""
+    actor = require_node(store, NodeRef(Label.ACTOR, cluster))
+    sub = store.ego([actor.ref], 1, MEMBER_OF_ONLY, limit=offset + limit + 1)
+    members = [n for n in sub.nodes if n.ref != actor.ref]
+    total = actor.props.get("size")
+    return Page[NodeOut](
+        total=total if isinstance(total, int) else len(members),
+        limit=limit,
+        offset=offset,
+        items=[NodeOut.of(n) for n in members[offset : offset + limit]],
+    )
+
+
+def why_together(store: GraphStore, cluster: str, a: NodeRef, b: NodeRef) -> Explanation:
+    """The chain of shared identifiers tying two members of `cluster`, with evidence."""
+    require_node(store, NodeRef(Label.ACTOR, cluster))
+    for ref in (a, b):
+        found = require_node(store, ref).props.get("cluster")
+        if found != cluster:
+            where = f"cluster {found}" if found else "no cluster"
+            raise InvalidRequestError(f"{ref} is in {where}, not in cluster {cluster}")
+    steps, confidence = explain(store, a, b)
+    return Explanation(steps=[StepOut(**asdict(step)) for step in steps], confidence=confidence)
+
+
+_DECISIONS = Lock()
+"""Decisions re-cluster the whole store; two at once would interleave their writes."""
+
+
+def decide(
+    store: GraphStore, action: str, records: Sequence[str], by: str, note: str = ""
+) -> DecisionResult:
+    """Store an analyst's decision, then re-cluster so the answer already reflects it."""
+    if action not in DECISION_ACTIONS:
+        raise InvalidRequestError(
+            f"unknown action {action!r} (valid: {', '.join(DECISION_ACTIONS)})"
+        )
+    refs: list[NodeRef] = []
+    for text in dict.fromkeys(records):
+        try:
+            ref = NodeRef.parse(text)
+        except ValueError as exc:
+            raise InvalidRequestError(f"record: {exc}") from None
+        if ref.label not in RECORD_LABELS:
+            kinds = ", ".join(sorted(str(label) for label in RECORD_LABELS))
+            raise InvalidRequestError(f"{ref} is not a record that clusters ({kinds})")
+        refs.append(ref)
+    stored = {n.ref for n in store.get_nodes(refs)}
+    for ref in refs:
+        if ref not in stored:
+            raise NotFoundError(ref)
+    with _DECISIONS:
+        try:
+            decision = record_decision(store, action, refs, by, note)
+        except ValueError as exc:
+            raise InvalidRequestError(str(exc)) from None
+        link_actors(store)
+    clusters = {str(n.ref): _text(n.props.get("cluster")) for n in store.get_nodes(refs)}
+    return DecisionResult(decision=DecisionOut(**decision), clusters=clusters)
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterGrowth:
+    """Postings of one cluster in the last 12 months of the data and in the 12 before."""
+
+    cluster: str
+    recent: int
+    previous: int
+
+    @property
+    def change(self) -> int:
+        return self.recent - self.previous
+
+
+@dataclass(frozen=True, slots=True)
+class GrowthWindow:
+    """(previous_from, recent_from] and (recent_from, end]: days as ISO strings."""
+
+    previous_from: str
+    recent_from: str
+    end: str
+
+
+def cluster_growth(
+    dated: Iterable[tuple[str, str]], size: int
+) -> tuple[list[ClusterGrowth], GrowthWindow | None]:
+    """From (posting day, cluster) pairs, the clusters that gained the most postings in the
+    last 12 months of the data over the 12 months before. Measured from the newest posting,
+    not today, so an archive read later still shows what was growing then."""
+    pairs = [(day[:10], cluster) for day, cluster in dated if day and cluster]
+    if not pairs:
+        return [], None
+    end = max(day for day, _ in pairs)
+    year = int(end[:4])
+    # a boundary is only compared with, never parsed, so 02-29 of a common year is fine
+    window = GrowthWindow(f"{year - 2:04d}{end[4:]}", f"{year - 1:04d}{end[4:]}", end)
+    recent: Counter[str] = Counter()
+    previous: Counter[str] = Counter()
+    for day, cluster in pairs:
+        if day > window.recent_from:
+            recent[cluster] += 1
+        elif day > window.previous_from:
+            previous[cluster] += 1
+    growing = [ClusterGrowth(c, n, previous[c]) for c, n in recent.items() if n > previous[c]]
+    growing.sort(key=lambda g: (-g.change, -g.recent, g.cluster))
+    return growing[:size], window
+
+
+# --- centrality and communities ----------------------------------------------------------------
+
+MEASURES = ("degree", "betweenness", "pagerank", "eigenvector")
+BROKER_KINDS = frozenset({Label.IDENTIFIER, Label.COMPANY, Label.PERSON, Label.ACTOR})
+"""Who can broker: contacts, companies, people, actors. Platforms, countries, substances and
+hub identifiers (a platform's footer) sit between everything by construction, so their
+betweenness names no go-between."""
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
+def centrality(node: Node) -> float | None:
+    """PageRank when analysis stored it, else degree; None before any analysis."""
+    for name in ("pagerank", "degree"):
+        value = _number(node.props.get(name))
+        if value is not None:
+            return value
+    return None
+
+
+def _ranking(
+    store: GraphStore,
+    cache: DashboardCache,
+    measure: str,
+    kinds: frozenset[Label] | None,
+    skip_hubs: bool = False,
+) -> list[tuple[NodeRef, float]]:
+    """Every node with a stored `measure`, highest first (ties by id), as refs; without
+    the identifiers clustering flagged as hubs when `skip_hubs`."""
+
+    def build() -> list[tuple[NodeRef, float]]:
+        scored = []
+        for label in sorted(kinds) if kinds else [None]:
+            for node in store.iter_nodes(label):
+                value = _number(node.props.get(measure))
+                if value is not None and not (skip_hubs and node.props.get("hub")):
+                    scored.append((node.ref, value))
+        scored.sort(key=lambda item: (-item[1], str(item[0])))
+        return scored
+
+    name = f"rank:{measure}:{','.join(sorted(kinds or ()))}:{skip_hubs}"
+    return cache.remember(store, name, build)
+
+
+def centrality_page(
+    store: GraphStore,
+    cache: DashboardCache,
+    measure: str,
+    kinds: Iterable[Label] | None,
+    limit: int,
+    offset: int,
+    *,
+    skip_hubs: bool = False,
+) -> CentralityPage:
+    """Nodes ranked by a measure `run_analysis` stored; empty before analysis (and for
+    eigenvector when it did not converge)."""
+    ranked = _ranking(store, cache, measure, frozenset(kinds) if kinds else None, skip_hubs)
+    window = ranked[offset : offset + limit]
+    nodes = {n.ref: n for n in store.get_nodes([ref for ref, _ in window])}
+    items = [
+        RankedNode(**node_view(nodes[ref]), score=score, rank=offset + number + 1)
+        for number, (ref, score) in enumerate(window)
+        if ref in nodes
+    ]
+    return CentralityPage(
+        total=len(ranked), limit=limit, offset=offset, items=items, measure=measure
+    )  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class _Community:
+    id: int
+    size: int
+    kinds: dict[str, int]
+    top: list[NodeRef]
+
+
+def _communities(store: GraphStore, cache: DashboardCache, top: int) -> list[_Community]:
+    def build() -> list[_Community]:
+        members: dict[int, list[tuple[float, str, NodeRef]]] = defaultdict(list)
+        for node in store.iter_nodes():
+            community = node.props.get("community")
+            if isinstance(community, int) and not isinstance(community, bool):
+                members[community].append((centrality(node) or 0.0, str(node.ref), node.ref))
+        found = []
+        for community, nodes in sorted(members.items()):
+            kinds = Counter(str(ref.label) for _, _, ref in nodes)
+            best = heapq.nsmallest(top, nodes, key=lambda item: (-item[0], item[1]))
+            found.append(_Community(community, len(nodes), dict(kinds.most_common()),
+                                    [ref for _, _, ref in best]))  # fmt: skip
+        return found
+
+    return cache.remember(store, f"communities:{top}", build)
+
+
+def community_page(
+    store: GraphStore, cache: DashboardCache, limit: int, offset: int, top: int = 5
+) -> Page[CommunityOut]:
+    """Louvain communities of the last analysis, largest first, with their most central
+    members; empty before analysis."""
+    found = _communities(store, cache, top)
+    window = found[offset : offset + limit]
+    nodes = {n.ref: n for n in store.get_nodes([r for c in window for r in c.top])}
+    items = [
+        CommunityOut(id=c.id, size=c.size, kinds=c.kinds,
+                     top=[NodeOut.of(nodes[r]) for r in c.top if r in nodes])
+        for c in window
+    ]  # fmt: skip
+    return Page[CommunityOut](total=len(found), limit=limit, offset=offset, items=items)
+
+
+# --- trends and alerts -------------------------------------------------------------------------
+
+
+def trend_series(
+    store: GraphStore, cache: DashboardCache, period: str, substances: Sequence[str] | None
+) -> list[SubstanceSeries]:
+    """substance_trends, busiest first; only `substances` (keys) when given."""
+    chosen = tuple(dict.fromkeys(substances)) if substances else None
+    name = f"trends:{period}:{','.join(chosen) if chosen else '*'}"
+    return cache.remember(store, name, lambda: substance_trends(store, period, chosen))
+
+
+def trend_page(
+    store: GraphStore,
+    cache: DashboardCache,
+    period: str,
+    substances: Sequence[str] | None,
+    limit: int,
+    offset: int,
+) -> TrendsPage:
+    rows = [s.as_dict() for s in trend_series(store, cache, period, substances)]
+    return paged(TrendsPage, rows, limit, offset, period=period)
+
+
+def substitution_page(
+    store: GraphStore, cache: DashboardCache, limit: int, offset: int
+) -> SubstitutionSignals:
+    """Substitution signals computed now (the alerts keep those of the last checks)."""
+    found = cache.remember(store, "substitution", lambda: substitution_signals(store))
+    return paged(SubstitutionSignals, [s.as_dict() for s in found], limit, offset)
+
+
+AlertKind = Literal["registry", "reappearances", "substitution"]
+ALERT_PAGES: dict[str, type[RegistryAlerts | Reappearances | SubstitutionSignals]] = {
+    "registry": RegistryAlerts,
+    "reappearances": Reappearances,
+    "substitution": SubstitutionSignals,
+}
+
+
+def alert_list(
+    store: GraphStore, kind: AlertKind, limit: int, offset: int
+) -> RegistryAlerts | Reappearances | SubstitutionSignals:
+    """One list of the last checks' alerts (ALERTS_META), paged."""
+    rows = (store.get_meta(ALERTS_META) or {}).get(kind, [])
+    return paged(ALERT_PAGES[kind], rows, limit, offset)
+
+
+def alerts(store: GraphStore, limit: int, offset: int) -> Alerts:
+    """The last checks' record, each list paged alike; empty lists before any checks."""
+    return _alerts_from(store.get_meta(ALERTS_META) or {}, limit, offset)
+
+
+def _alerts_from(meta: dict[str, Any], limit: int, offset: int) -> Alerts:
+    lists = {kind: paged(page, meta.get(kind, []), limit, offset)
+             for kind, page in ALERT_PAGES.items()}  # fmt: skip
+    return Alerts(ran_at=meta.get("ran_at"), **lists)  # type: ignore[arg-type]
+
+
+# --- seizures and routes -----------------------------------------------------------------------
+
+Leg = tuple[str | None, tuple[str, ...], str | None]
+"""Origin, transit countries in order, destination."""
+
+
+def _legs(store: GraphStore) -> dict[NodeRef, Leg]:
+    """The route of every seizure and Route node, read from ORIGIN/TRANSIT/DESTINATION."""
+    origin: dict[NodeRef, str] = {}
+    destination: dict[NodeRef, str] = {}
+    for source, target, rel, _ in store.edge_list([RelType.ORIGIN, RelType.DESTINATION]):
+        (origin if rel is RelType.ORIGIN else destination)[source] = target.key
+    transit: dict[NodeRef, list[tuple[int, str]]] = defaultdict(list)
+    for edge in store.iter_edges(RelType.TRANSIT):
+        order = edge.props.get("order")
+        transit[edge.source].append((order if isinstance(order, int) else 0, edge.target.key))
+    owners = origin.keys() | destination.keys() | transit.keys()
+    return {
+        owner: (origin.get(owner), tuple(c for _, c in sorted(transit.get(owner, []))),
+                destination.get(owner))
+        for owner in owners
+    }  # fmt: skip
+
+
+def seizure_rows(store: GraphStore, cache: DashboardCache) -> list[SeizureOut]:
+    """Every seizure, newest first, with its substance, countries and cluster. A seizure
+    without route countries of its own takes those of the Route it was on."""
+
+    def build() -> list[SeizureOut]:
+        legs = _legs(store)
+        on_route = {s: r for s, r, _, _ in store.edge_list([RelType.ON_ROUTE])}
+        seized_in = {s: c.key for s, c, _, _ in store.edge_list([RelType.SEIZED_IN])}
+        substance = {s: t.key for s, t, _, _ in store.edge_list([RelType.OF_SUBSTANCE])}
+        names = {n.key: str(n.props.get("name") or n.key)
+                 for n in store.iter_nodes(Label.SUBSTANCE)}  # fmt: skip
+        rows = []
+        for node in store.iter_nodes(Label.SEIZURE):
+            route = on_route.get(node.ref)
+            leg = legs.get(node.ref) or (legs.get(route) if route else None)
+            origin, transit, destination = leg or (None, (), None)
+            key = substance.get(node.ref)
+            rows.append(SeizureOut(
+                id=node.key, date=_text(node.props.get("date")), substance=key,
+                substance_name=names.get(key) if key else _text(node.props.get("substance")),
+                quantity=_number(node.props.get("quantity")), unit=_text(node.props.get("unit")),
+                seized_in=seized_in.get(node.ref), origin=origin, transit=list(transit),
+                destination=destination, cluster=_text(node.props.get("cluster")),
+            ))  # fmt: skip
+        rows.sort(key=lambda row: (row.date or "", row.id), reverse=True)
+        return rows
+
+    return cache.remember(store, "seizures", build)
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+@dataclass(slots=True)
+class FlowCounts:
+    """Seizures per route, per origin-destination pair, per leg between two countries, and
+    per country by role."""
+
+    routes: Counter[Leg] = field(default_factory=Counter)
+    pairs: Counter[tuple[str | None, str | None]] = field(default_factory=Counter)
+    legs: Counter[tuple[str, str]] = field(default_factory=Counter)
+    roles: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+
+
+def flow_counts(store: GraphStore, cache: DashboardCache) -> FlowCounts:
+    counts = FlowCounts()
+    for row in seizure_rows(store, cache):
+        if not (row.origin or row.transit or row.destination):
+            continue
+        counts.routes[(row.origin, tuple(row.transit), row.destination)] += 1
+        counts.pairs[(row.origin, row.destination)] += 1
+        stops = [c for c in (row.origin, *row.transit, row.destination) if c]
+        for a, b in pairwise(stops):
+            if a != b:
+                counts.legs[(a, b)] += 1
+        for role, codes in (("origin", [row.origin]), ("transit", row.transit),
+                            ("destination", [row.destination])):  # fmt: skip
+            for code in {c for c in codes if c}:
+                counts.roles[code][role] += 1
+        for code in set(stops):
+            counts.roles[code]["total"] += 1
+    return counts
+
+
+def _busiest(counter: Counter[Any]) -> list[tuple[Any, int]]:
+    return sorted(counter.items(), key=lambda item: (-item[1], str(item[0])))
+
+
+def flows(store: GraphStore, cache: DashboardCache, limit: int, offset: int) -> Flows:
+    """Country flows of seizures, busiest first, each list paged alike."""
+    counts = flow_counts(store, cache)
+    routes = [RouteFlow(origin=o, transit=list(t), destination=d, seizures=n)
+              for (o, t, d), n in _busiest(counts.routes)]  # fmt: skip
+    pairs = [PairFlow(origin=o, destination=d, seizures=n) for (o, d), n in _busiest(counts.pairs)]
+    countries = sorted(
+        (CountryFlow(code=code, origin=r["origin"], transit=r["transit"],
+                     destination=r["destination"], total=r["total"])
+         for code, r in counts.roles.items()),
+        key=lambda c: (-c.total, c.code),
+    )  # fmt: skip
+    return Flows(
+        routes=paged(Page[RouteFlow], routes, limit, offset),
+        pairs=paged(Page[PairFlow], pairs, limit, offset),
+        countries=paged(Page[CountryFlow], countries, limit, offset),
+    )
+
+
+# --- dashboard ---------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Lead:
+    """An alert with the postings it names, so the dashboard can link to them."""
+
+    alert: RegistryAlertOut | ReappearanceOut
+    postings: dict[str, NodeOut]
 
 
 @dataclass(slots=True)
@@ -142,55 +717,84 @@ class Dashboard:
     nodes: dict[str, int]
     edges: dict[str, int]
     latest_postings: list[NodeOut]
-    top_entities: list[NodeOut]
+    top_entities: list[RankedNode]
+    largest_clusters: list[dict[str, Any]] = field(default_factory=list)
+    clusters_total: int = 0
+    growing_clusters: list[ClusterGrowth] = field(default_factory=list)
+    growth_window: GrowthWindow | None = None
+    brokers: list[RankedNode] = field(default_factory=list)
+    articulation_points: int | None = None
+    alerts: Alerts | None = None
+    registry_latest: list[Lead] = field(default_factory=list)
+    reappearances_latest: list[Lead] = field(default_factory=list)
 
 
-@dataclass(slots=True)
-class DashboardCache:
-    """The dashboard scans postings and ranks entities; reuse that while the counts are the
-    same and the result is younger than `ttl` seconds (analysis changes no counts)."""
-
-    ttl: float = 60.0
-    _key: tuple | None = None
-    _at: float = 0.0
-    _value: Dashboard | None = None
-    _lock: Lock = field(default_factory=Lock)
-
-    def get(self, store: GraphStore, size: int = 10) -> Dashboard:
-        counts = store.counts()
-        key = (tuple(sorted(counts.nodes.items())), tuple(sorted(counts.edges.items())))
-        with self._lock:
-            fresh = self._value is not None and time.monotonic() - self._at < self.ttl
-            if fresh and key == self._key:
-                return self._value  # type: ignore[return-value]
-        value = Dashboard(
-            dict(sorted(counts.nodes.items())),
-            dict(sorted(counts.edges.items())),
-            latest_postings(store, size),
-            top_entities(store, size),
-        )
-        with self._lock:
-            self._key, self._at, self._value = key, time.monotonic(), value
-        return value
+LEADS_SHOWN = 5
+"""The dashboard shows the latest few alerts of each kind and links to the rest."""
 
 
-def latest_postings(store: GraphStore, size: int) -> list[NodeOut]:
-    postings = store.iter_nodes(Label.POSTING)
-    latest = heapq.nlargest(size, postings, key=lambda n: str(n.props.get("posted_at") or ""))
-    return [NodeOut.of(n) for n in latest]
+def build_dashboard(store: GraphStore, cache: DashboardCache, size: int) -> Dashboard:
+    """Everything the dashboard shows, from one pass over the postings plus the cached
+    rankings and cluster summaries."""
+    counts = store.counts()
+    latest, days, dated = _scan_postings(store, size)
+    clusters = cluster_index(store, cache).items
+    growing, window = cluster_growth(dated, size)
+    meta = store.get_meta(ALERTS_META) or {}
+    registry = heapq.nlargest(
+        LEADS_SHOWN, (RegistryAlertOut(**a) for a in meta.get("registry", [])),
+        key=lambda a: (days.get(a.posting, ""), a.posting),
+    )  # fmt: skip
+    reposts = heapq.nlargest(
+        LEADS_SHOWN, (ReappearanceOut(**r) for r in meta.get("reappearances", [])),
+        key=lambda r: (r.reposted_at, r.reposted),
+    )  # fmt: skip
+    named = {a.posting for a in registry} | {k for r in reposts for k in (r.removed, r.reposted)}
+    postings = {n.key: NodeOut.of(n)
+                for n in store.get_nodes([NodeRef(Label.POSTING, k) for k in sorted(named)])}
+    analysis = store.get_meta(ANALYSIS_META) or {}
+    return Dashboard(
+        nodes=dict(sorted(counts.nodes.items())),
+        edges=dict(sorted(counts.edges.items())),
+        latest_postings=latest,
+        top_entities=centrality_page(store, cache, "degree", None, size, 0).items,
+        largest_clusters=clusters[:size],
+        clusters_total=len(clusters),
+        growing_clusters=growing,
+        growth_window=window,
+        brokers=centrality_page(
+            store, cache, "betweenness", BROKER_KINDS, size, 0, skip_hubs=True
+        ).items,
+        articulation_points=analysis.get("articulation_points"),
+        alerts=_alerts_from(meta, size, 0),
+        registry_latest=[Lead(a, _picked(postings, [a.posting])) for a in registry],
+        reappearances_latest=[Lead(r, _picked(postings, [r.removed, r.reposted]))
+                              for r in reposts],
+    )  # fmt: skip
 
 
-def centrality(node: Node) -> float | None:
-    """PageRank when analysis stored it, else degree; None before any analysis."""
-    for name in ("pagerank", "degree"):
-        value = node.props.get(name)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-    return None
+def _picked(nodes: dict[str, NodeOut], keys: Iterable[str]) -> dict[str, NodeOut]:
+    return {key: nodes[key] for key in keys if key in nodes}
 
 
-def top_entities(store: GraphStore, size: int) -> list[NodeOut]:
-    """Entities with the highest stored `degree`; empty until analysis has run."""
-    ranked = (n for n in store.iter_nodes() if isinstance(n.props.get("degree"), (int, float)))
-    top = heapq.nlargest(size, ranked, key=lambda n: float(n.props["degree"]))  # type: ignore[arg-type]
-    return [NodeOut.of(n) for n in top]
+def _scan_postings(
+    store: GraphStore, size: int
+) -> tuple[list[NodeOut], dict[str, str], list[tuple[str, str]]]:
+    """One pass over the postings for everything the dashboard needs of them: the `size`
+    latest, each posting's day, and (day, cluster) pairs for growth."""
+    heap: list[tuple[str, int, Node]] = []
+    days: dict[str, str] = {}
+    dated: list[tuple[str, str]] = []
+    for order, node in enumerate(store.iter_nodes(Label.POSTING)):
+        posted = str(node.props.get("posted_at") or "")
+        day = posted or str(node.provenance.first_seen or "")
+        days[node.key] = day
+        if node.props.get("cluster"):
+            dated.append((day, str(node.props["cluster"])))
+        item = (posted, -order, node)  # ties: the first seen wins, as heapq.nlargest
+        if len(heap) < size:
+            heapq.heappush(heap, item)
+        elif item[:2] > heap[0][:2]:
+            heapq.heapreplace(heap, item)
+    latest = [NodeOut.of(node) for *_, node in sorted(heap, key=lambda i: i[:2], reverse=True)]
+    return latest, days, dated

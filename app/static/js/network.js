@@ -14,6 +14,8 @@
   }
   var payload = JSON.parse(dataBlock.textContent);
   var styles = payload.styles;
+  // A drawing that is not a neighbourhood (the routes page's country flows) is not expanded.
+  var expandable = payload.expandable !== false;
   var records = new Map(); // node id -> the API's node record
   var edgeRecords = new Map(); // edge id -> the API's edge record
   var nodes = new window.vis.DataSet();
@@ -70,7 +72,9 @@
   }
 
   function visNode(record, near) {
-    var style = styleOf(record.label);
+    var kind = styleOf(record.label);
+    // a record may carry its own style (the routes page draws countries as sized dots)
+    var style = { color: record.color || kind.color, shape: record.shape || kind.shape };
     var item = {
       id: record.id,
       label: shorten(record.caption, 28),
@@ -97,8 +101,13 @@
     if (evidence) {
       box.appendChild(el("div", shorten(display(evidence), 200)));
     }
-    return { id: record.id, from: record.source, to: record.target, label: record.type,
-             title: box };
+    var item = { id: record.id, from: record.source, to: record.target,
+                 label: record.label !== undefined ? String(record.label) : record.type,
+                 title: box };
+    if (typeof record.value === "number") {
+      item.value = record.value; // drawn width, e.g. seizures along a route leg
+    }
+    return item;
   }
 
   // Adds what is new; returns how many nodes were added.
@@ -182,10 +191,12 @@
     var open = el("a", "Open page");
     open.href = entityUrl(record);
     actions.appendChild(open);
-    var grow = el("button", "Expand");
-    grow.type = "button";
-    grow.addEventListener("click", function () { expand(record.id); });
-    actions.appendChild(grow);
+    if (expandable) {
+      var grow = el("button", "Expand");
+      grow.type = "button";
+      grow.addEventListener("click", function () { expand(record.id); });
+      actions.appendChild(grow);
+    }
     details.appendChild(actions);
     var props = Object.keys(record.properties).sort().map(function (name) {
       return [name, display(record.properties[name])];
@@ -235,6 +246,7 @@
       arrows: { to: { enabled: true, scaleFactor: 0.5 } },
       color: { color: "#b8c0cc", highlight: "#1f2933", hover: "#52606d" },
       font: { size: 9, color: "#52606d", strokeWidth: 3, align: "middle" },
+      scaling: { min: 1, max: 8, label: { enabled: false } },
       smooth: false,
     },
     physics: {
@@ -289,7 +301,7 @@
     }
   });
   network.on("doubleClick", function (params) {
-    if (params.nodes.length) {
+    if (expandable && params.nodes.length) {
       expand(params.nodes[0]);
     }
   });

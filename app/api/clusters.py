@@ -1,0 +1,105 @@
+"""Actor clusters: who is behind which postings and seizures, why, and analysts' calls.
+
+Also the dependencies the analysis routers share: the app's cache of whole-store scans and
+the paging parameters.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+
+from app.api.entities import NOT_FOUND
+from app.deps import Store, parse_ref
+from app.models import (
+    ClusterOut,
+    DecisionIn,
+    DecisionResult,
+    Explanation,
+    NodeOut,
+    Page,
+    Problem,
+)
+from app.queries import (
+    DashboardCache,
+    InvalidRequestError,
+    cluster_detail,
+    cluster_members,
+    cluster_page,
+    decide,
+    why_together,
+)
+
+router = APIRouter(tags=["clusters"])
+
+MAX_LIST_OFFSET = 10_000_000
+BAD_REQUEST = {400: {"model": Problem, "description": "A request that cannot apply"}}
+
+
+def store_cache(request: Request) -> DashboardCache:
+    """The app's cache of whole-store scans (create_app makes one per app)."""
+    return request.app.state.dashboard_cache
+
+
+Cache = Annotated[DashboardCache, Depends(store_cache)]
+Limit = Annotated[int, Query(ge=1, le=500, description="Items per page.")]
+Offset = Annotated[int, Query(ge=0, le=MAX_LIST_OFFSET, description="Items to skip.")]
+
+
+def bad_request(exc: InvalidRequestError) -> HTTPException:
+    return HTTPException(status.HTTP_400_BAD_REQUEST, str(exc))
+
+
+@router.get("/clusters")
+def clusters(
+    store: Store,
+    cache: Cache,
+    limit: Annotated[int, Query(ge=1, le=100, description="Clusters per page.")] = 20,
+    offset: Offset = 0,
+) -> Page[ClusterOut]:
+    """Actor clusters, largest first, as `prexus export clusters` writes them, each with its
+    explanation: the identifiers that tie it (with evidence and weights), the hubs left out
+    and the weak links to other clusters."""
+    return cluster_page(store, cache, limit, offset)
+
+
+@router.post("/clusters/decisions", responses={**BAD_REQUEST, **NOT_FOUND})
+def cluster_decision(store: Store, body: DecisionIn) -> DecisionResult:
+    """Record an analyst's decision and re-cluster, so the answer (each record's cluster)
+    already reflects it; every later clustering run applies it too. `merge` needs two or
+    more records (any member of each cluster); `split` takes the records out of their
+    cluster into one of their own."""
+    try:
+        return decide(store, body.action, body.records, body.by, body.note)
+    except InvalidRequestError as exc:
+        raise bad_request(exc) from None
+
+
+@router.get("/clusters/{cluster_id}", responses=NOT_FOUND)
+def cluster(store: Store, cache: Cache, cluster_id: str) -> ClusterOut:
+    """One cluster with its explanation."""
+    return cluster_detail(store, cache, cluster_id)
+
+
+@router.get("/clusters/{cluster_id}/members", responses=NOT_FOUND)
+def members(store: Store, cluster_id: str, limit: Limit = 100, offset: Offset = 0) -> Page[NodeOut]:
+    """The cluster's records (postings, seizures, companies, persons, operators) in
+    (kind, key) order."""
+    return cluster_members(store, cluster_id, limit, offset)
+
+
+@router.get("/clusters/{cluster_id}/why", responses={**BAD_REQUEST, **NOT_FOUND})
+def why(
+    store: Store,
+    cluster_id: str,
+    a: Annotated[str, Query(description="`Label:key` of a member", examples=["Posting:P1"])],
+    b: Annotated[str, Query(description="`Label:key` of a member", examples=["Posting:P2"])],
+) -> Explanation:
+    """Why two members are in one cluster: the chain of shared identifiers from a to b,
+    each step with the text it was read from and its weight. No steps when only an
+    analyst's merge holds them together."""
+    try:
+        return why_together(store, cluster_id, parse_ref(a, "a"), parse_ref(b, "b"))
+    except InvalidRequestError as exc:
+        raise bad_request(exc) from None
