@@ -10,7 +10,9 @@ from typing import Any, Generic, Literal, Self, TypeVar
 
 from pydantic import BaseModel, Field
 
+from graph.alerts import Reappearance, RegistryAlert
 from graph.schema import NODE_TYPES, Edge, Node, PropertyValue
+from graph.trends import SubstitutionSignal
 
 T = TypeVar("T")
 
@@ -315,7 +317,8 @@ class DecisionIn(BaseModel):
 
     action: str = Field(examples=["split"], description="`confirm`, `split` or `merge`.")
     records: list[str] = Field(
-        max_length=1000, examples=[["Posting:P0000001"]],
+        max_length=1000,
+        examples=[["Posting:P0000001"]],
         description="`Label:key` of Posting, Seizure, Company, Person or Operator records.",
     )
     by: str = Field(min_length=1, max_length=200, examples=["analyst.jdoe"])
@@ -353,39 +356,11 @@ class TrendsPage(Page[SubstanceSeriesOut]):
     period: Literal["month", "quarter", "year"]
 
 
-class SubstitutionOut(BaseModel):
-    """After `scheduled` came under control its postings fell while `substitute`'s rose."""
-
-    scheduled: str
-    scheduled_name: str
-    substitute: str
-    substitute_name: str
-    in_force: str
-    scheduled_before: int
-    scheduled_after: int
-    substitute_before: int
-    substitute_after: int
-
-
-class RegistryAlertOut(BaseModel):
-    """An offer of a controlled substance that no valid licence covers."""
-
-    posting: str
-    substances: list[str]
-    reason: str
-    operator: str | None = None
-
-
-class ReappearanceOut(BaseModel):
-    """A removed posting's contacts, back on another platform."""
-
-    removed: str
-    removed_platform: str
-    removed_at: str
-    reposted: str
-    reposted_platform: str
-    reposted_at: str
-    identifiers: list[str]
+# The analysis results are dataclasses in graph/; the API serves them as they are, so the
+# two cannot drift apart.
+SubstitutionOut = SubstitutionSignal
+RegistryAlertOut = RegistryAlert
+ReappearanceOut = Reappearance
 
 
 class RegistryAlerts(Page[RegistryAlertOut]):

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 Scalar = str | int | float | bool | None
 PropertyValue = Scalar | list[str] | list[int] | list[float]
@@ -375,26 +375,28 @@ RELATIONSHIP_TYPES: dict[RelType, RelationshipType] = {
 }
 
 
-def node_type(label: str | Label) -> NodeType:
-    """Look up a node kind, with a clear error naming the valid ones."""
-    if type(label) is Label:
-        return NODE_TYPES[label]
+_Declared = TypeVar("_Declared")
+
+
+def _declared(
+    table: dict[Any, _Declared], names: type[StrEnum], value: str, what: str
+) -> _Declared:
+    """Look a name up in a declaration table, with a clear error naming the valid ones."""
+    if type(value) is names:
+        return table[value]
     try:
-        return NODE_TYPES[Label(label)]
+        return table[names(value)]
     except ValueError:
-        valid = ", ".join(sorted(str(lbl) for lbl in Label))
-        raise ValueError(f"unknown node kind {label!r} (valid: {valid})") from None
+        valid = ", ".join(sorted(str(name) for name in names))
+        raise ValueError(f"unknown {what} {value!r} (valid: {valid})") from None
+
+
+def node_type(label: str | Label) -> NodeType:
+    return _declared(NODE_TYPES, Label, label, "node kind")
 
 
 def relationship_type(rel: str | RelType) -> RelationshipType:
-    """Look up a relationship type, with a clear error naming the valid ones."""
-    if type(rel) is RelType:
-        return RELATIONSHIP_TYPES[rel]
-    try:
-        return RELATIONSHIP_TYPES[RelType(rel)]
-    except ValueError:
-        valid = ", ".join(sorted(str(r) for r in RelType))
-        raise ValueError(f"unknown relationship type {rel!r} (valid: {valid})") from None
+    return _declared(RELATIONSHIP_TYPES, RelType, rel, "relationship type")
 
 
 def now_iso() -> str:

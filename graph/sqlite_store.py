@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -125,8 +125,23 @@ _UPDATE = """UPDATE {table} SET props = json_patch(props, ?3), hash = ?4,
     ingested_at = ?5 WHERE id = ?6"""
 
 
-def _provenance_row(prov: Provenance) -> tuple[str | None, ...]:
-    return (prov.source, prov.source_record, prov.first_seen, prov.last_seen, prov.ingested_at)
+_PAYLOAD_COLUMNS = (
+    "props", "hash", "source", "source_record", "first_seen", "last_seen", "ingested_at",
+)  # fmt: skip
+
+
+def _payload(props: dict[str, Any], prov: Provenance) -> tuple[Any, ...]:
+    """The stored tail of a row: encoded properties, their digest, provenance."""
+    blob = encode_props(props)
+    return (
+        blob,
+        digest(blob),
+        prov.source,
+        prov.source_record,
+        prov.first_seen,
+        prov.last_seen,
+        prov.ingested_at,
+    )
 
 
 def _changed(have: tuple[Any, ...], new_hash: str, prov: Provenance) -> bool:
@@ -216,26 +231,18 @@ class SQLiteStore(GraphStore):
         edges need no second look-up) and UPDATE only the ones that changed."""
         existing = self._existing_nodes([n.ref for n in nodes])
         next_id = self._db.execute("SELECT coalesce(max(id), 0) + 1 FROM nodes").fetchone()[0]
-        inserts, updates = [], []
-        for node in nodes:
-            blob = encode_props(node.props)
-            row = (str(node.label), node.key, blob, digest(blob), *_provenance_row(node.provenance))
-            have = existing.get(node.ref)
-            if have is None:
-                self._node_ids[node.ref] = next_id
-                inserts.append((next_id, *row))
-                next_id += 1
-                stats.count(row[0], 1, 0)
-            elif _changed(have, row[3], node.provenance):
-                updates.append(_update_row(have[0], row[2:]))
-                stats.count(row[0], 0, 1)
-        self._db.executemany(
-            "INSERT INTO nodes (id, label, key, props, hash, source, source_record, first_seen, "
-            "last_seen, ingested_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            inserts,
-        )
-        self._db.executemany(_UPDATE.format(table="nodes"), updates)
-        return len(inserts), len(updates)
+
+        def assign_id(ref: NodeRef) -> int:
+            nonlocal next_id
+            self._node_ids[ref] = next_id
+            next_id += 1
+            return next_id - 1
+
+        rows = [
+            (n.ref, (str(n.label), n.key, *_payload(n.props, n.provenance)), n.provenance)
+            for n in nodes
+        ]
+        return self._insert_or_update("nodes", ("label", "key"), rows, existing, stats, assign_id)
 
     def _write_edges(self, edges: Sequence[Edge], stats: WriteStats) -> tuple[int, int]:
         ids = self._node_ids
@@ -247,27 +254,39 @@ class SQLiteStore(GraphStore):
                 raise MissingNodeError(
                     f"{edge.type} edge {edge.source} -> {edge.target}: no node {missing[0]}"
                 )
-        existing = self._existing_edges(
-            [(str(e.type), ids[e.source], ids[e.target]) for e in edges]
-        )
-        inserts, updates = [], []
+        rows = []
         for edge in edges:
             ident = (str(edge.type), ids[edge.source], ids[edge.target])
-            blob = encode_props(edge.props)
-            row = (*ident, blob, digest(blob), *_provenance_row(edge.provenance))
+            rows.append((ident, (*ident, *_payload(edge.props, edge.provenance)), edge.provenance))
+        existing = self._existing_edges([ident for ident, _, _ in rows])
+        return self._insert_or_update("edges", ("type", "src", "dst"), rows, existing, stats)
+
+    def _insert_or_update(
+        self,
+        table: str,
+        head: tuple[str, ...],
+        rows: list[tuple[Any, tuple[Any, ...], Provenance]],
+        existing: dict[Any, tuple[Any, ...]],
+        stats: WriteStats,
+        assign_id: Callable[[Any], int] | None = None,
+    ) -> tuple[int, int]:
+        """INSERT rows not stored yet, UPDATE those that changed; each row is the head
+        columns, then props, hash and provenance, its first column the kind counted."""
+        inserts, updates = [], []
+        for ident, row, prov in rows:
             have = existing.get(ident)
             if have is None:
-                inserts.append(row)
+                inserts.append(row if assign_id is None else (assign_id(ident), *row))
                 stats.count(row[0], 1, 0)
-            elif _changed(have, row[4], edge.provenance):
-                updates.append(_update_row(have[0], row[3:]))
+            elif _changed(have, row[-6], prov):
+                updates.append(_update_row(have[0], row[-7:]))
                 stats.count(row[0], 0, 1)
+        columns = (("id",) if assign_id else ()) + head + _PAYLOAD_COLUMNS
         self._db.executemany(
-            "INSERT INTO edges (type, src, dst, props, hash, source, source_record, first_seen, "
-            "last_seen, ingested_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
             inserts,
         )
-        self._db.executemany(_UPDATE.format(table="edges"), updates)
+        self._db.executemany(_UPDATE.format(table=table), updates)
         return len(inserts), len(updates)
 
     def _existing_nodes(self, refs: Sequence[NodeRef]) -> dict[NodeRef, tuple[Any, ...]]:
