@@ -443,9 +443,15 @@ class Provenance:
         return {name: getattr(self, name) for name in PROVENANCE_FIELDS}
 
 
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+)
+
+
 def encode_props(props: Mapping[str, Any]) -> str:
-    """Canonical JSON of properties: sorted keys, no spaces, UTF-8 kept."""
-    return json.dumps(props, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    """Canonical JSON of properties: sorted keys, no spaces, UTF-8 kept (one encoder, built
+    once: json.dumps with options builds a new one per call)."""
+    return _CANONICAL.encode(props)
 
 
 def digest(encoded: str) -> str:
@@ -465,8 +471,8 @@ def _clean_props(props: Mapping[str, Any]) -> dict[str, PropertyValue]:
     names starting with '_' are reserved for the stores' bookkeeping."""
     cleaned: dict[str, PropertyValue] = {}
     for raw_name, value in props.items():
-        if value is None or value == "" or value == []:
-            continue
+        if value is None or (not value and type(value) not in (int, float, bool)):
+            continue  # None, "" and empty collections say nothing
         name = raw_name if raw_name[:1] != "_" else (raw_name.lstrip("_") or "field")
         if type(value) in _PLAIN:  # the common case, first
             cleaned[name] = value

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from multiprocessing import get_context
+from multiprocessing.pool import AsyncResult
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -152,8 +154,9 @@ def known_platforms(store: GraphStore, context: IngestContext) -> None:
         context.learn_platform(node.key, node.props.get("domain"), node.props.get("country"))
 
 
-def _records(paths: Iterable[Path], summary: IngestSummary,
-             on_bytes: Callable[[int], None] | None) -> Iterator[RawRecord | Rejection]:
+def _records(
+    paths: Iterable[Path], summary: IngestSummary, on_bytes: Callable[[int], None] | None
+) -> Iterator[RawRecord | Rejection]:
     for path in paths:
         try:
             for item in read_records(path):
@@ -199,9 +202,13 @@ def ingest_files(
                 workers, _init_worker, (kind, context, ingested_at)
             )
             with pool:
-                built_batches = pool.imap(_build_chunk, _chunks(records, batch_size))
-                for built in built_batches:
-                    _write(store, built, summary, rejects)
+                in_flight: deque[AsyncResult[list[Built]]] = deque()
+                for chunk in _chunks(records, batch_size):
+                    in_flight.append(pool.apply_async(_build_chunk, (chunk,)))
+                    if len(in_flight) >= 2 * workers:  # bounded: memory stays flat
+                        _write(store, in_flight.popleft().get(), summary, rejects)
+                while in_flight:
+                    _write(store, in_flight.popleft().get(), summary, rejects)
         else:
             builder = EntityBuilder(kind, context, ingested_at)
             for chunk in _chunks(records, batch_size):

@@ -210,3 +210,18 @@ def test_caviar_links_import(store: GraphStore, tmp_path: Path) -> None:
     assert len(n1.nodes) == 61
     weights = {e.props["weight"] for e in n1.edges if {e.source.key, e.target.key} == {"1", "3"}}
     assert weights == {337}
+
+
+def test_worker_processes_give_the_same_graph(tmp_path: Path) -> None:
+    from graph.sqlite_store import SQLiteStore
+
+    rows = [dict(POSTINGS[i % 2], id=f"W{i}") for i in range(50)]
+    path = write_jsonl(tmp_path / "p.jsonl", rows)
+    counts = []
+    for workers in (1, 2):
+        with SQLiteStore(tmp_path / f"w{workers}.db") as store:
+            summary = ingest_files(store, "postings", [path], workers=workers, batch_size=7,
+                                   rejects_path=tmp_path / "r.jsonl")
+            assert (summary.read, summary.ingested) == (50, 50)
+            counts.append(store.counts())
+    assert counts[0] == counts[1]
