@@ -106,7 +106,8 @@ END;
 CREATE TRIGGER IF NOT EXISTS nodes_fts_delete AFTER DELETE ON nodes BEGIN
     INSERT INTO node_fts (node_fts, rowid, text) VALUES ('delete', old.id, old.text);
 END;
-CREATE TRIGGER IF NOT EXISTS nodes_fts_update AFTER UPDATE OF props ON nodes BEGIN
+CREATE TRIGGER IF NOT EXISTS nodes_fts_update AFTER UPDATE OF props ON nodes
+WHEN old.props IS NOT new.props BEGIN
     INSERT INTO node_fts (node_fts, rowid, text) VALUES ('delete', old.id, old.text);
     INSERT INTO node_fts (rowid, text) VALUES (new.id, new.text);
 END;

@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 from graph.schema import (
@@ -74,9 +75,7 @@ class IngestContext:
 
     def platform_name(self, given: str) -> str:
         folded = given.casefold().removeprefix("www.")
-        return self.platform_names.get(folded) or self.platform_names.get(
-            given.casefold(), given
-        )
+        return self.platform_names.get(folded) or self.platform_names.get(given.casefold(), given)
 
 
 def content_sha256(data: dict[str, Any]) -> str:
@@ -105,14 +104,24 @@ def infer_posting_kind(text: str) -> str:
     return "request" if requests > offers else "offer"
 
 
+@lru_cache(maxsize=4096)
+def _reference_node(label: Label, props: tuple[tuple[str, Any], ...]) -> Node:
+    """Countries and substances recur in every record: check their properties once and
+    share the result (stores never change a node's props in place)."""
+    return make_node(label, dict(props), Provenance("reference"))
+
+
+def _shared_node(ents: Entities, label: Label, props: dict[str, Any], prov: Provenance) -> NodeRef:
+    template = _reference_node(label, tuple(props.items()))
+    return ents.add(Node(template.label, template.key, template.props, prov))
+
+
 def _country_node(ents: Entities, code: str, prov: Provenance) -> NodeRef:
-    return ents.add(make_node(Label.COUNTRY, {"code": code}, prov))
+    return _shared_node(ents, Label.COUNTRY, {"code": code}, prov)
 
 
 def _identifier_node(ents: Entities, ident: Identifier, prov: Provenance) -> NodeRef:
-    return ents.add(
-        make_node(Label.IDENTIFIER, {"kind": ident.kind, "value": ident.value}, prov)
-    )
+    return ents.add(make_node(Label.IDENTIFIER, {"kind": ident.kind, "value": ident.value}, prov))
 
 
 def _link_identifiers(
@@ -150,12 +159,12 @@ def _substance_node(ents: Entities, substance: Substance, prov: Provenance) -> N
         "key": substance.key,
         "name": substance.name,
         "cas": substance.cas,
-        "synonyms": list(substance.synonyms),
+        "synonyms": substance.synonyms,
         "table": substance.table,
         "in_force": substance.in_force,
         "analogue_of": substance.analogue_of,
     }
-    return ents.add(make_node(Label.SUBSTANCE, props, prov))
+    return _shared_node(ents, Label.SUBSTANCE, props, prov)
 
 
 def party_node(ents: Entities, name: str, prov: Provenance) -> NodeRef:
@@ -209,8 +218,9 @@ def posting_entities(rec: dict[str, Any], ctx: IngestContext, prov: Provenance) 
     platform_props: dict[str, Any] = {"name": platform}
     if "." in platform and " " not in platform:
         platform_props["domain"] = platform.casefold()
-    ents.link(RelType.POSTED_ON, posting, ents.add(make_node(Label.PLATFORM, platform_props,
-                                                             prov)), prov)
+    ents.link(
+        RelType.POSTED_ON, posting, ents.add(make_node(Label.PLATFORM, platform_props, prov)), prov
+    )
     if rec.get("country"):
         ents.link(RelType.LOCATED_IN, posting, _country_node(ents, rec["country"], prov), prov)
 
@@ -267,14 +277,19 @@ def contact_entities(rec: dict[str, Any], ctx: IngestContext, prov: Provenance) 
     ref = _identifier_node(ents, ident, prov)
     if rec.get("owner"):
         owner = party_node(ents, rec["owner"], prov)
-        ents.link(RelType.HAS_IDENTIFIER, owner, ref, prov, evidence=[ident.raw],
-                  field="value", note=rec.get("note"))
+        ents.link(
+            RelType.HAS_IDENTIFIER,
+            owner,
+            ref,
+            prov,
+            evidence=[ident.raw],
+            field="value",
+            note=rec.get("note"),
+        )
     return ents
 
 
-def _route_countries(
-    ents: Entities, owner: NodeRef, rec: dict[str, Any], prov: Provenance
-) -> None:
+def _route_countries(ents: Entities, owner: NodeRef, rec: dict[str, Any], prov: Provenance) -> None:
     if rec.get("origin_country"):
         ents.link(RelType.ORIGIN, owner, _country_node(ents, rec["origin_country"], prov), prov)
     for order, code in enumerate(rec.get("transit_countries", []), start=1):
@@ -294,8 +309,14 @@ def seizure_entities(rec: dict[str, Any], ctx: IngestContext, prov: Provenance) 
         ents.link(RelType.SEIZED_IN, seizure, _country_node(ents, rec["country"], prov), prov)
     substance = _seized_substance(rec, ctx)
     if substance is not None:
-        ents.link(RelType.OF_SUBSTANCE, seizure, _substance_node(ents, substance, prov), prov,
-                  quantity=rec.get("quantity"), unit=rec.get("unit"))
+        ents.link(
+            RelType.OF_SUBSTANCE,
+            seizure,
+            _substance_node(ents, substance, prov),
+            prov,
+            quantity=rec.get("quantity"),
+            unit=rec.get("unit"),
+        )
     for role, rel in (("consignor", RelType.CONSIGNOR), ("consignee", RelType.CONSIGNEE)):
         if rec.get(role):
             ents.link(rel, seizure, party_node(ents, rec[role], prov), prov)
@@ -357,8 +378,7 @@ def operator_entities(rec: dict[str, Any], ctx: IngestContext, prov: Provenance)
     )
     ents.link(RelType.REGISTERED_FOR, operator, company, prov)
     for cas_number in rec.get("substances", []):
-        substance = ctx.reference.by_key(cas_number) or unlisted_substance(cas_number,
-                                                                           cas_number)
+        substance = ctx.reference.by_key(cas_number) or unlisted_substance(cas_number, cas_number)
         ents.link(RelType.REGISTERED_FOR, operator, _substance_node(ents, substance, prov), prov)
     for _, ident in _contacts(rec.get("contacts", []), rec.get("country")):
         ents.link(RelType.REGISTERED_FOR, operator, _identifier_node(ents, ident, prov), prov)
@@ -368,8 +388,9 @@ def operator_entities(rec: dict[str, Any], ctx: IngestContext, prov: Provenance)
 _LABELS_BY_NAME = {str(label).casefold(): label for label in Label}
 
 
-def link_endpoint(ents: Entities, value: str, kind: str | None, prov: Provenance,
-                  side: str) -> NodeRef:
+def link_endpoint(
+    ents: Entities, value: str, kind: str | None, prov: Provenance, side: str
+) -> NodeRef:
     """A node named in an edge list: a schema kind (default Person) or an identifier kind."""
     folded = (kind or "person").casefold()
     if folded in IDENTIFIER_KINDS or folded == "identifier":
@@ -403,8 +424,9 @@ def link_entities(rec: dict[str, Any], ctx: IngestContext, prov: Provenance) -> 
     ents = Entities(str(RelType.LINKED_TO))
     source = link_endpoint(ents, rec["source"], rec.get("source_kind"), prov, "source")
     target = link_endpoint(ents, rec["target"], rec.get("target_kind"), prov, "target")
-    extra = {k: v for k, v in rec.items()
-             if k not in ("source", "target", "source_kind", "target_kind")}
+    extra = {
+        k: v for k, v in rec.items() if k not in ("source", "target", "source_kind", "target_kind")
+    }
     ents.link(RelType.LINKED_TO, source, target, prov, **extra)
     return ents
 
