@@ -64,9 +64,6 @@ from graph.store import GraphStore, NodeFilter, Subgraph
 from graph.trends import SubstanceSeries, substance_trends, substitution_signals
 from ingest.identifiers import parse_contact
 
-SEARCH_COUNT_CAP = 1000
-"""Search totals count at most this many hits; beyond it `total_exact` is false."""
-
 
 class NotFoundError(LookupError):
     """No node with this kind and key; routers answer 404."""
@@ -124,10 +121,9 @@ def search_nodes(
     window = store.search(query, labels, limit=offset + limit + 1, offset=0)
     merged = _dedupe([*head, *window])
     total, exact = len(merged), True
-    if len(window) > offset + limit:  # more hits than this page: count them, up to a cap
-        counted = store.search(query, labels, limit=SEARCH_COUNT_CAP, offset=0)
-        total = max(len(_dedupe([*head, *counted])), len(merged))
-        exact = len(counted) < SEARCH_COUNT_CAP
+    if len(window) > offset + limit:  # more hits than this page: the store counts them
+        extra = 1 if head and head[0].ref not in {n.ref for n in window} else 0
+        total = max(store.search_count(query, labels) + extra, len(merged))
     return SearchPage(
         total=total,
         total_exact=exact,
@@ -155,9 +151,8 @@ def entity_detail(store: GraphStore, ref: NodeRef, limit: int, offset: int) -> E
         key=lambda e: (order[_other(e, ref)], str(e.type), e.source == ref),
     )
     total, exact = len(edges), True
-    if sub.truncated:  # a hub: count its edges up to a cap
-        counted = store.ego([ref], 1, limit=SEARCH_COUNT_CAP + 1)
-        total, exact = len(_touching(counted.edges, ref)), not counted.truncated
+    if sub.truncated:  # a hub: the store counts its edges
+        total = store.degree(ref)
     by_ref = {n.ref: n for n in sub.nodes}
     connections = [
         Connection(

@@ -51,9 +51,12 @@ class RegistryAlert:
 def licences(store: GraphStore) -> list[Licence]:
     found: dict[str, Licence] = {}
     for node in store.iter_nodes(Label.OPERATOR):
-        found[node.key] = Licence(node.key, str(node.props.get("name", node.key)),
-                                  valid_from=node.props.get("valid_from"),
-                                  valid_to=node.props.get("valid_to"))
+        found[node.key] = Licence(
+            node.key,
+            str(node.props.get("name", node.key)),
+            valid_from=node.props.get("valid_from"),
+            valid_to=node.props.get("valid_to"),
+        )
     for source, target, _, _ in store.edge_list([RelType.REGISTERED_FOR]):
         licence = found.get(source.key)
         if licence is None:
@@ -96,19 +99,29 @@ def registry_alerts(store: GraphStore) -> list[RegistryAlert]:
             continue
         day = posting.props.get("posted_at") or posting.provenance.first_seen
         substances = sorted(set(controlled[posting.ref]))
-        covering = [lic for ident in identifiers[posting.ref] for lic in by_identifier[ident]
-                    if all(lic.covers(s, day) for s in substances)]
+        covering = [
+            lic
+            for ident in identifiers[posting.ref]
+            for lic in by_identifier[ident]
+            if all(lic.covers(s, day) for s in substances)
+        ]
         if covering:
             continue
         named = [lic for company in companies[posting.ref] for lic in by_company[company]]
         if named:
-            alerts.append(RegistryAlert(
-                posting.key, substances,
-                f"names licensed operator {named[0].name!r} but its contacts are not in "
-                "that licence", named[0].operator))
+            alerts.append(
+                RegistryAlert(
+                    posting.key,
+                    substances,
+                    f"names licensed operator {named[0].name!r} but its contacts are not in "
+                    "that licence",
+                    named[0].operator,
+                )
+            )
         else:
-            alerts.append(RegistryAlert(posting.key, substances,
-                                        "no licence covers these contacts"))
+            alerts.append(
+                RegistryAlert(posting.key, substances, "no licence covers these contacts")
+            )
     return alerts
 
 
@@ -158,15 +171,19 @@ def reappearances(store: GraphStore, window_days: int = 60) -> list[Reappearance
                 continue
             posted = str(new.props.get("posted_at") or new.provenance.first_seen or "")
             platform = str(new.props.get("platform"))
-            if not removed_at[:10] <= posted[:10] <= limit or platform == old.props.get(
-                "platform"
-            ):
+            if not removed_at[:10] <= posted[:10] <= limit or platform == old.props.get("platform"):
                 continue
             seen = first_on.get(platform)
             if seen is None or (posted, new.key) < (seen.reposted_at, seen.reposted):
                 first_on[platform] = Reappearance(
-                    old.key, str(old.props.get("platform")), removed_at, new.key, platform,
-                    posted, sorted(i.key for i in shared))
+                    old.key,
+                    str(old.props.get("platform")),
+                    removed_at,
+                    new.key,
+                    platform,
+                    posted,
+                    sorted(i.key for i in shared),
+                )
         found.extend(sorted(first_on.values(), key=lambda r: (r.reposted_at, r.reposted)))
     return found
 
@@ -176,8 +193,13 @@ def write_reappearances(store: GraphStore, found: list[Reappearance]) -> None:
     prov = Provenance("prexus-analyze", None, None, None, now_iso())
     store.delete_edges(RelType.REAPPEARS_AS)
     edges = [
-        make_edge(RelType.REAPPEARS_AS, NodeRef(Label.POSTING, r.removed),
-                  NodeRef(Label.POSTING, r.reposted), prov, {"evidence": r.identifiers})
+        make_edge(
+            RelType.REAPPEARS_AS,
+            NodeRef(Label.POSTING, r.removed),
+            NodeRef(Label.POSTING, r.reposted),
+            prov,
+            {"evidence": r.identifiers},
+        )
         for r in found
     ]
     for start in range(0, len(edges), 5000):

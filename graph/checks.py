@@ -15,16 +15,21 @@ def run_checks(store: GraphStore) -> dict[str, int]:
     get a `registry_alert` property, reappearances become REAPPEARS_AS edges, and all of it
     is kept in the `alerts` metadata for the dashboard and the API."""
     registry = registry_alerts(store)
-    store.set_properties(Label.POSTING, {a.posting: {"registry_alert": a.reason}
-                                         for a in registry})
+    store.set_properties(Label.POSTING, {a.posting: {"registry_alert": a.reason} for a in registry})
     reposts = reappearances(store)
     write_reappearances(store, reposts)
     signals = substitution_signals(store)
-    store.put_meta(ALERTS_META, {
-        "ran_at": now_iso(),
-        "registry": [a.as_dict() for a in registry],
-        "reappearances": [r.as_dict() for r in reposts],
-        "substitution": [s.as_dict() for s in signals],
-    })
-    return {"registry_alerts": len(registry), "reappearances": len(reposts),
-            "substitution_signals": len(signals)}
+    store.put_meta(
+        ALERTS_META,
+        {
+            "ran_at": now_iso(),
+            "registry": [a.as_dict() for a in registry],
+            "reappearances": [r.as_dict() for r in reposts],
+            "substitution": [s.as_dict() for s in signals],
+        },
+    )
+    return {
+        "registry_alerts": len(registry),
+        "reappearances": len(reposts),
+        "substitution_signals": len(signals),
+    }

@@ -39,8 +39,9 @@ def iter_cluster_summaries(store: GraphStore) -> Iterator[dict[str, Any]]:
     actors = {n.key: n for n in store.iter_nodes(Label.ACTOR)}
     for cid in sorted(members, key=lambda c: (-len(members[c]), c)):
         records = sorted(members[cid], key=str)
-        tying = sorted({i for r in records for i in identifiers.get(r, ()) if i not in hubs},
-                       key=str)
+        tying = sorted(
+            {i for r in records for i in identifiers.get(r, ()) if i not in hubs}, key=str
+        )
         actor = actors.get(cid)
         yield {
             "id": cid,
@@ -61,8 +62,9 @@ def iter_posting_summaries(store: GraphStore) -> Iterator[dict[str, Any]]:
             substances[source].append(target)
     names = {n.key: n.props for n in store.iter_nodes(Label.SUBSTANCE)}
     for node in store.iter_nodes(Label.POSTING):
-        yield _posting_summary(node.key, node.props, identifiers.get(node.ref, []),
-                               substances.get(node.ref, []), names)
+        yield _posting_summary(
+            node.key, node.props, identifiers.get(node.ref, []), substances.get(node.ref, []), names
+        )
 
 
 def posting_summary(store: GraphStore, posting_id: str) -> dict[str, Any] | None:
@@ -73,11 +75,12 @@ def posting_summary(store: GraphStore, posting_id: str) -> dict[str, Any] | None
     if node is None:
         return None
     linked = {n.ref: n for n in view.nodes}
-    idents = [e.target for e in view.edges
-              if e.source == ref and e.type is RelType.HAS_IDENTIFIER]
-    subs = [e.target for e in view.edges
-            if e.source == ref and e.type is RelType.MENTIONS
-            and e.target.label is Label.SUBSTANCE]
+    idents = [e.target for e in view.edges if e.source == ref and e.type is RelType.HAS_IDENTIFIER]
+    subs = [
+        e.target
+        for e in view.edges
+        if e.source == ref and e.type is RelType.MENTIONS and e.target.label is Label.SUBSTANCE
+    ]
     names = {r.key: linked[r].props for r in subs}
     summary = _posting_summary(posting_id, node.props, idents, subs, names)
     summary["provenance"] = node.provenance.as_dict()

@@ -370,6 +370,31 @@ class Neo4jStore(GraphStore):
         unique = list({node.ref: node for node in nodes}.values())
         return unique[offset : offset + limit]
 
+    def degree(self, ref: NodeRef) -> int:
+        rows = self._run(
+            f"MATCH (n:`{ref.label}` {{_key: $key}}) RETURN COUNT {{ (n)--() }} AS n",
+            key=ref.key,
+        )
+        return rows[0]["n"] if rows else 0
+
+    def search_count(self, text: str, labels: Iterable[Label] | None = None) -> int:
+        wanted = sorted(str(label) for label in (labels or NODE_TYPES))
+        tokens = search_tokens(text)
+        union = " UNION ".join(f"MATCH (n:`{label}` {{_key: $key}}) RETURN n" for label in wanted)
+        fulltext = (
+            f" UNION CALL db.index.fulltext.queryNodes('{_FULLTEXT}', $query) YIELD node "
+            "WHERE labels(node)[0] IN $labels RETURN node AS n"
+            if tokens
+            else ""
+        )
+        rows = self._run(
+            f"CALL () {{ {union}{fulltext} }} RETURN count(n) AS n",
+            key=text.strip(),
+            query=" AND ".join(f'"{token}"' for token in tokens),
+            labels=wanted,
+        )
+        return rows[0]["n"]
+
     def iter_nodes(self, label: Label | None = None) -> Iterator[Node]:
         labels = [label] if label is not None else list(NODE_TYPES)
         with self._driver.session(database=self.database, fetch_size=5000) as session:

@@ -37,6 +37,8 @@ from graph.store import (
 )
 
 _CHUNK = 5000  # (label, key) pairs per look-up: well under SQLite's variable limit
+RANKED_MATCHES = 5000
+"""Full-text matches up to which results are ranked by relevance; above, newest first."""
 
 
 def _text_expression() -> str:
@@ -460,15 +462,64 @@ class SQLiteStore(GraphStore):
             ).fetchall()
             found = []
             if query:
+                # ranking scores every match: worth it for a focused query, not for a word
+                # in half the postings, where the newest matches come first instead
+                matches = self._db.execute(
+                    "SELECT count(*) FROM node_fts WHERE node_fts MATCH ?", [query]
+                ).fetchone()[0]
+                order = "node_fts.rank, n.id" if matches <= RANKED_MATCHES else "n.id DESC"
                 columns = ", ".join(f"n.{c.strip()}" for c in _NODE_COLUMNS.split(","))
                 found = self._db.execute(
                     f"SELECT {columns} FROM node_fts JOIN nodes n ON n.id = node_fts.rowid "
-                    f"WHERE node_fts MATCH ?{label_sql} ORDER BY node_fts.rank, n.id "
-                    "LIMIT ? OFFSET ?",
+                    f"WHERE node_fts MATCH ?{label_sql} ORDER BY {order} LIMIT ? OFFSET ?",
                     [query, *label_list, limit + len(exact) + offset, 0],
                 ).fetchall()
         rows = list({row[0]: row for row in [*exact, *found]}.values())
         return [self._node(row) for row in rows[offset : offset + limit]]
+
+    def degree(self, ref: NodeRef) -> int:
+        with self._lock:
+            ids = self._ids([ref])
+            if not ids:
+                return 0
+            row_id = ids[ref]
+            return self._db.execute(
+                "SELECT (SELECT count(*) FROM edges WHERE src = ?) + "
+                "(SELECT count(*) FROM edges WHERE dst = ?)",
+                (row_id, row_id),
+            ).fetchone()[0]
+
+    def search_count(self, text: str, labels: Iterable[Label] | None = None) -> int:
+        query = _fts_query(text)
+        label_list = [str(label) for label in labels] if labels else []
+        with self._lock:
+            exact = self._db.execute(
+                "SELECT count(*) FROM nodes n WHERE n.key = ?"
+                + (f" AND n.label IN ({','.join('?' * len(label_list))})" if label_list else "")
+                + (
+                    " AND n.id NOT IN (SELECT rowid FROM node_fts WHERE node_fts MATCH ?)"
+                    if query
+                    else ""
+                ),
+                [text.strip(), *label_list, *([query] if query else [])],
+            ).fetchone()[0]
+            if not query:
+                return exact
+            if not label_list:
+                return (
+                    exact
+                    + self._db.execute(
+                        "SELECT count(*) FROM node_fts WHERE node_fts MATCH ?", [query]
+                    ).fetchone()[0]
+                )
+            return (
+                exact
+                + self._db.execute(
+                    "SELECT count(*) FROM node_fts JOIN nodes n ON n.id = node_fts.rowid "
+                    f"WHERE node_fts MATCH ? AND n.label IN ({','.join('?' * len(label_list))})",
+                    [query, *label_list],
+                ).fetchone()[0]
+            )
 
     def iter_nodes(self, label: Label | None = None) -> Iterator[Node]:
         sql = f"SELECT {_NODE_COLUMNS} FROM nodes"

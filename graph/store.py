@@ -196,6 +196,14 @@ class GraphStore(ABC):
         """Nodes whose key equals the text, then nodes whose text fields contain its words."""
 
     @abstractmethod
+    def degree(self, ref: NodeRef) -> int:
+        """How many edges touch a node (0 when it is not there), without fetching them."""
+
+    @abstractmethod
+    def search_count(self, text: str, labels: Iterable[Label] | None = None) -> int:
+        """How many nodes `search` would find, without fetching them."""
+
+    @abstractmethod
     def iter_nodes(self, label: Label | None = None) -> Iterator[Node]: ...
 
     @abstractmethod

@@ -69,10 +69,15 @@ def substance_trends(
         if key not in series:
             node = info.get(key)
             props = node.props if node else {}
-            series[key] = SubstanceSeries(key, str(props.get("name", key)),
-                                          props.get("in_force"), defaultdict(int),
-                                          defaultdict(int), defaultdict(int),
-                                          defaultdict(float))
+            series[key] = SubstanceSeries(
+                key,
+                str(props.get("name", key)),
+                props.get("in_force"),
+                defaultdict(int),
+                defaultdict(int),
+                defaultdict(int),
+                defaultdict(float),
+            )
         return series[key]
 
     for source, target, rel, _ in store.edge_list([RelType.MENTIONS, RelType.OF_SUBSTANCE]):
@@ -81,8 +86,9 @@ def substance_trends(
         if rel is RelType.MENTIONS and source.key in dated:
             day, kind = dated[source.key]
             if day:
-                counts = entry(target.key).requests if kind == "request" else \
-                    entry(target.key).offers
+                counts = (
+                    entry(target.key).requests if kind == "request" else entry(target.key).offers
+                )
                 counts[period_of(str(day), period)] += 1
         elif rel is RelType.OF_SUBSTANCE and source.key in seizures:
             day, quantity = seizures[source.key]
@@ -94,8 +100,9 @@ def substance_trends(
     for item in series.values():
         for name in ("offers", "requests", "seizures", "seized_quantity"):
             setattr(item, name, dict(sorted(getattr(item, name).items())))
-    return sorted(series.values(), key=lambda s: -(sum(s.offers.values())
-                                                   + sum(s.requests.values())))
+    return sorted(
+        series.values(), key=lambda s: -(sum(s.offers.values()) + sum(s.requests.values()))
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,17 +159,27 @@ def substitution_signals(
         ]
         s_before, s_after, t_before, t_after = counts
         if s_before and s_after <= fall * s_before and t_after >= rise * max(t_before, 1):
-            signals.append(SubstitutionSignal(
-                scheduled, monthly[scheduled].name, substitute, monthly[substitute].name,
-                str(in_force), s_before, s_after, t_before, t_after,
-            ))
+            signals.append(
+                SubstitutionSignal(
+                    scheduled,
+                    monthly[scheduled].name,
+                    substitute,
+                    monthly[substitute].name,
+                    str(in_force),
+                    s_before,
+                    s_after,
+                    t_before,
+                    t_after,
+                )
+            )
     return signals
 
 
 def _postings_between(series: SubstanceSeries, start: str, end: str) -> int:
     """Postings in months [start, end)."""
-    return sum(n for month, n in {**_merge(series.offers, series.requests)}.items()
-               if start <= month < end)
+    return sum(
+        n for month, n in {**_merge(series.offers, series.requests)}.items() if start <= month < end
+    )
 
 
 def _merge(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:

@@ -238,3 +238,20 @@ def test_delete_edges_by_type_and_kinds(store: GraphStore) -> None:
     assert store.delete_edges(RelType.HAS_IDENTIFIER) == 4
     assert store.counts().edges == {"POSTED_ON": 1}
     assert store.counts().nodes["Identifier"] == 2
+
+
+def test_search_count_matches_search(store: GraphStore) -> None:
+    _star(store)
+    store.upsert([posting("P9", "Acetic anhydride supplier")])
+    for text, labels in [("glycidate", None), ("glycidate", [Label.IDENTIFIER]),
+                         ("x@y.com", None), ("phone:+8613800138000", None), ("nothing", None),
+                         ("P1", [Label.POSTING])]:
+        assert store.search_count(text, labels) == len(store.search(text, labels, limit=100))
+
+
+def test_degree_counts_edges_both_ways(store: GraphStore) -> None:
+    _star(store)
+    assert store.degree(NodeRef(Label.POSTING, "P2")) == 2
+    assert store.degree(NodeRef(Label.IDENTIFIER, "phone:+8613800138000")) == 2
+    assert store.degree(NodeRef(Label.POSTING, "P1")) == 2
+    assert store.degree(NodeRef(Label.POSTING, "nope")) == 0
