@@ -96,8 +96,10 @@ CREATE TABLE IF NOT EXISTS edges (
     ingested_at TEXT,
     UNIQUE (type, src, dst)
 );
-CREATE INDEX IF NOT EXISTS edges_src ON edges (src, type);
-CREATE INDEX IF NOT EXISTS edges_dst ON edges (dst, type);
+DROP INDEX IF EXISTS edges_src;
+DROP INDEX IF EXISTS edges_dst;
+CREATE INDEX IF NOT EXISTS edges_src_dst ON edges (src, dst, type);
+CREATE INDEX IF NOT EXISTS edges_dst_src ON edges (dst, src, type);
 CREATE VIRTUAL TABLE IF NOT EXISTS node_fts USING fts5 (
     text, content = 'nodes', content_rowid = 'id', tokenize = 'unicode61 remove_diacritics 2',
     detail = none, columnsize = 0
@@ -417,16 +419,17 @@ class SQLiteStore(GraphStore):
                 where.append(f"e.type IN ({','.join('?' * len(flt.rel_types))})")
                 params.extend(str(r) for r in sorted(flt.rel_types))
             node_where, node_params = _node_conditions(flt)
+            # walk nodes in (label, key) order and stop at the limit, rather than sorting
+            # every neighbour of a hub (a platform has one per posting)
             sql = (
-                f"WITH adjacent (id) AS ("
+                f"SELECT n.label, n.key FROM nodes n WHERE {node_where} AND n.id IN ("
                 f" SELECT e.dst FROM edges e WHERE e.src IN ({marks}) AND {' AND '.join(where)}"
-                f" UNION"
+                f" UNION ALL"
                 f" SELECT e.src FROM edges e WHERE e.dst IN ({marks}) AND {' AND '.join(where)})"
-                f" SELECT n.label, n.key FROM adjacent JOIN nodes n ON n.id = adjacent.id"
-                f" WHERE {node_where} ORDER BY n.label, n.key LIMIT ?"
+                f" ORDER BY n.label, n.key LIMIT ?"
             )
             rows = self._db.execute(
-                sql, [*ids, *params, *ids, *params, *node_params, limit]
+                sql, [*node_params, *ids, *params, *ids, *params, limit]
             ).fetchall()
         return [NodeRef(Label(label), key) for label, key in rows]
 
@@ -438,9 +441,11 @@ class SQLiteStore(GraphStore):
             ref_by_id = {row_id: ref for ref, row_id in ids.items()}
             marks = ",".join("?" * len(ref_by_id))
             rows = self._db.execute(
+                # from the source side: a view's hubs (countries, platforms, substances)
+                # have thousands of edges coming in and a handful going out
                 "SELECT type, src, dst, props, source, source_record, first_seen, last_seen, "
-                f"ingested_at FROM edges WHERE src IN ({marks}) AND dst IN ({marks}) "
-                "ORDER BY id",
+                f"ingested_at FROM edges INDEXED BY edges_src_dst WHERE src IN ({marks}) "
+                f"AND +dst IN ({marks}) ORDER BY id",
                 [*ref_by_id, *ref_by_id],
             ).fetchall()
         return [
