@@ -37,7 +37,7 @@ from graph.store import (
 )
 
 _CHUNK = 5000  # (label, key) pairs per look-up: well under SQLite's variable limit
-RANKED_MATCHES = 5000
+RANKED_MATCHES = 1000
 """Full-text matches up to which results are ranked by relevance; above, newest first."""
 
 
@@ -468,11 +468,12 @@ class SQLiteStore(GraphStore):
             found = []
             if query:
                 # ranking scores every match: worth it for a focused query, not for a word
-                # in half the postings, where the newest matches come first instead
+                # in thousands of postings, where the newest matches come first instead
                 matches = self._db.execute(
                     "SELECT count(*) FROM node_fts WHERE node_fts MATCH ?", [query]
                 ).fetchone()[0]
-                order = "node_fts.rank, n.id" if matches <= RANKED_MATCHES else "n.id DESC"
+                ranked = matches <= RANKED_MATCHES
+                order = "node_fts.rank, n.id" if ranked else "node_fts.rowid DESC"
                 columns = ", ".join(f"n.{c.strip()}" for c in _NODE_COLUMNS.split(","))
                 found = self._db.execute(
                     f"SELECT {columns} FROM node_fts JOIN nodes n ON n.id = node_fts.rowid "
