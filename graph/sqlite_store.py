@@ -37,6 +37,9 @@ from graph.store import (
 )
 
 _CHUNK = 5000  # (label, key) pairs per look-up: well under SQLite's variable limit
+HUB_FANOUT = 500
+"""Neighbours read per node when a view expands it: beyond this a node is a hub, and a
+view through it shows a slice (and says it is truncated)."""
 RANKED_MATCHES = 1000
 """Full-text matches up to which results are ranked by relevance; above, newest first."""
 
@@ -409,27 +412,34 @@ class SQLiteStore(GraphStore):
     def _neighbour_refs(
         self, frontier: Sequence[NodeRef], flt: NodeFilter, limit: int
     ) -> list[NodeRef]:
+        """Each frontier node's neighbours, at most HUB_FANOUT of them per node, so a view
+        through a country or a platform (one edge per posting) reads a bounded slice of it
+        rather than the whole hub; the result is then in (label, key) order."""
+        rel_sql, rel_params = "", []
+        if flt.rel_types is not None:
+            rel_sql = f" AND type IN ({','.join('?' * len(flt.rel_types))})"
+            rel_params = [str(r) for r in sorted(flt.rel_types)]
+        node_where, node_params = _node_conditions(flt)
         with self._lock:
-            ids = list(self._ids(frontier).values())
-            if not ids:
+            adjacent: dict[int, None] = {}
+            for row_id in self._ids(frontier).values():
+                for sql in (
+                    f"SELECT dst FROM edges WHERE src = ?{rel_sql} LIMIT ?",
+                    f"SELECT src FROM edges WHERE dst = ?{rel_sql} LIMIT ?",
+                ):
+                    for (other,) in self._db.execute(sql, [row_id, *rel_params, HUB_FANOUT]):
+                        adjacent[other] = None
+            if not adjacent:
                 return []
-            marks = ",".join("?" * len(ids))
-            where, params = ["1 = 1"], []
-            if flt.rel_types is not None:
-                where.append(f"e.type IN ({','.join('?' * len(flt.rel_types))})")
-                params.extend(str(r) for r in sorted(flt.rel_types))
-            node_where, node_params = _node_conditions(flt)
-            # walk nodes in (label, key) order and stop at the limit, rather than sorting
-            # every neighbour of a hub (a platform has one per posting)
-            sql = (
-                f"SELECT n.label, n.key FROM nodes n WHERE {node_where} AND n.id IN ("
-                f" SELECT e.dst FROM edges e WHERE e.src IN ({marks}) AND {' AND '.join(where)}"
-                f" UNION ALL"
-                f" SELECT e.src FROM edges e WHERE e.dst IN ({marks}) AND {' AND '.join(where)})"
-                f" ORDER BY n.label, n.key LIMIT ?"
-            )
+            self._db.execute("CREATE TEMP TABLE IF NOT EXISTS adjacent (id INTEGER PRIMARY KEY)")
+            self._db.execute("DELETE FROM adjacent")
+            self._db.executemany("INSERT INTO adjacent (id) VALUES (?)", [(i,) for i in adjacent])
             rows = self._db.execute(
-                sql, [*node_params, *ids, *params, *ids, *params, limit]
+                # CROSS JOIN keeps this order: look the few adjacent ids up, then sort them,
+                # never walk the whole (label, key) index hoping to meet them
+                f"SELECT n.label, n.key FROM adjacent CROSS JOIN nodes n ON n.id = adjacent.id "
+                f"WHERE {node_where} ORDER BY n.label, n.key LIMIT ?",
+                [*node_params, limit],
             ).fetchall()
         return [NodeRef(Label(label), key) for label, key in rows]
 

@@ -255,3 +255,18 @@ def test_degree_counts_edges_both_ways(store: GraphStore) -> None:
     assert store.degree(NodeRef(Label.IDENTIFIER, "phone:+8613800138000")) == 2
     assert store.degree(NodeRef(Label.POSTING, "P1")) == 2
     assert store.degree(NodeRef(Label.POSTING, "nope")) == 0
+
+
+def test_a_hub_view_reads_a_slice_and_says_it_is_truncated(
+    store: GraphStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import graph.sqlite_store
+
+    monkeypatch.setattr(graph.sqlite_store, "HUB_FANOUT", 5)
+    hub = phone("+8613800138000")
+    postings = [posting(f"P{i:02d}") for i in range(12)]
+    store.upsert([hub, *postings], [has(p, hub) for p in postings])
+    view = store.ego([hub.ref], depth=1, limit=8)
+    assert view.truncated and 6 <= len(view.nodes) <= 8
+    keys = [n.key for n in view.nodes[1:]]
+    assert keys == sorted(keys)
