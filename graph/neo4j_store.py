@@ -293,10 +293,10 @@ class Neo4jStore(GraphStore):
 
     def _neighbour_refs(
         self, frontier: Sequence[NodeRef], flt: NodeFilter, limit: int
-    ) -> list[NodeRef]:
+    ) -> tuple[list[NodeRef], bool]:
         groups = self._grouped(frontier)
         if not groups:
-            return []
+            return [], False
         union, params = self._union_of(groups)
         rel = "|".join(f"`{r}`" for r in sorted(flt.rel_types)) if flt.rel_types else ""
         where = ["true"]
@@ -316,7 +316,7 @@ class Neo4jStore(GraphStore):
             limit=limit,
             **params,
         )
-        return [NodeRef(Label(row["label"]), row["key"]) for row in rows]
+        return [NodeRef(Label(row["label"]), row["key"]) for row in rows], False
 
     def edges_among(self, refs: Sequence[NodeRef]) -> list[Edge]:
         groups = self._grouped(refs)

@@ -411,7 +411,7 @@ class SQLiteStore(GraphStore):
 
     def _neighbour_refs(
         self, frontier: Sequence[NodeRef], flt: NodeFilter, limit: int
-    ) -> list[NodeRef]:
+    ) -> tuple[list[NodeRef], bool]:
         """Each frontier node's neighbours, at most HUB_FANOUT of them per node, so a view
         through a country or a platform (one edge per posting) reads a bounded slice of it
         rather than the whole hub; the result is then in (label, key) order."""
@@ -422,15 +422,17 @@ class SQLiteStore(GraphStore):
         node_where, node_params = _node_conditions(flt)
         with self._lock:
             adjacent: dict[int, None] = {}
+            sliced = False
             for row_id in self._ids(frontier).values():
                 for sql in (
                     f"SELECT dst FROM edges WHERE src = ?{rel_sql} LIMIT ?",
                     f"SELECT src FROM edges WHERE dst = ?{rel_sql} LIMIT ?",
                 ):
-                    for (other,) in self._db.execute(sql, [row_id, *rel_params, HUB_FANOUT]):
-                        adjacent[other] = None
+                    found = self._db.execute(sql, [row_id, *rel_params, HUB_FANOUT]).fetchall()
+                    sliced = sliced or len(found) == HUB_FANOUT
+                    adjacent.update((other, None) for (other,) in found)
             if not adjacent:
-                return []
+                return [], False
             self._db.execute("CREATE TEMP TABLE IF NOT EXISTS adjacent (id INTEGER PRIMARY KEY)")
             self._db.execute("DELETE FROM adjacent")
             self._db.executemany("INSERT INTO adjacent (id) VALUES (?)", [(i,) for i in adjacent])
@@ -441,7 +443,7 @@ class SQLiteStore(GraphStore):
                 f"WHERE {node_where} ORDER BY n.label, n.key LIMIT ?",
                 [*node_params, limit],
             ).fetchall()
-        return [NodeRef(Label(label), key) for label, key in rows]
+        return [NodeRef(Label(label), key) for label, key in rows], sliced
 
     def edges_among(self, refs: Sequence[NodeRef]) -> list[Edge]:
         with self._lock:

@@ -181,9 +181,10 @@ class GraphStore(ABC):
     @abstractmethod
     def _neighbour_refs(
         self, frontier: Sequence[NodeRef], flt: NodeFilter, limit: int
-    ) -> list[NodeRef]:
+    ) -> tuple[list[NodeRef], bool]:
         """Distinct nodes adjacent to the frontier that pass the whole filter (labels,
-        relationship types, date window), ordered by (label, key), at most `limit`."""
+        relationship types, date window), ordered by (label, key), at most `limit`; and
+        whether a hub's neighbours were only read in part."""
 
     @abstractmethod
     def edges_among(self, refs: Sequence[NodeRef]) -> list[Edge]:
@@ -244,7 +245,8 @@ class GraphStore(ABC):
             if not frontier:
                 break
             budget = limit - len(seen)
-            candidates = self._neighbour_refs(frontier, flt, budget + len(seen) + 1)
+            candidates, sliced = self._neighbour_refs(frontier, flt, budget + len(seen) + 1)
+            truncated = truncated or sliced
             fresh = [ref for ref in candidates if ref not in seen]
             nodes = [n for n in self.get_nodes(fresh) if flt.accepts(n)]
             if len(nodes) > budget:
