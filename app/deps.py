@@ -1,4 +1,5 @@
-"""Dependencies the routers share: the store, entity references and network filters.
+"""Dependencies the routers share: the store, its scan cache, paging, entity references and
+network filters.
 
 Filters are parsed once here so the API, the exports and the pages accept the same
 parameters with the same errors: 422 for a malformed value, 400 for a filter that cannot
@@ -14,6 +15,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Query, Request, status
 from pydantic import BeforeValidator
 
+from app.queries import DashboardCache
 from graph.schema import Label, NodeRef, RelType, as_iso
 from graph.store import DEFAULT_VIEW_LIMIT, GraphStore, NodeFilter
 
@@ -31,6 +33,18 @@ def get_store(request: Request) -> GraphStore:
 
 Store = Annotated[GraphStore, Depends(get_store)]
 
+MAX_LIST_OFFSET = 10_000_000
+Limit = Annotated[int, Query(ge=1, le=500, description="Items per page.")]
+Offset = Annotated[int, Query(ge=0, le=MAX_LIST_OFFSET, description="Items to skip.")]
+
+
+def store_cache(request: Request) -> DashboardCache:
+    """The app's cache of whole-store scans (create_app makes one per app)."""
+    return request.app.state.dashboard_cache
+
+
+Cache = Annotated[DashboardCache, Depends(store_cache)]
+
 
 def parse_ref(text: str, what: str = "node") -> NodeRef:
     """`Label:key` from a query parameter; 400 naming the valid kinds when it is not one."""
@@ -43,8 +57,12 @@ def parse_ref(text: str, what: str = "node") -> NodeRef:
 def seed_refs(
     seed: Annotated[
         list[str],
-        Query(min_length=1, max_length=50, description="`Label:key` of each seed.",
-              examples=[["Posting:P0000001"]]),
+        Query(
+            min_length=1,
+            max_length=50,
+            description="`Label:key` of each seed.",
+            examples=[["Posting:P0000001"]],
+        ),
     ],
 ) -> list[NodeRef]:
     return [parse_ref(text, "seed") for text in seed]

@@ -27,8 +27,10 @@ router = APIRouter(include_in_schema=False)
 def docs(request: Request) -> Response:
     if not request.app.state.swagger_ui:
         return JSONResponse(
-            {"detail": "Swagger UI assets are not installed (pip install swagger-ui-bundle-v2); "
-                       f"the schema is at {request.app.openapi_url}"},
+            {
+                "detail": "Swagger UI assets are not installed (pip install swagger-ui-bundle-v2); "
+                f"the schema is at {request.app.openapi_url}"
+            },
             status_code=503,
         )
     from app.pages import templates

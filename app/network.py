@@ -36,8 +36,12 @@ def legend(labels: Iterable[Label]) -> list[dict[str, Any]]:
     """One entry per kind present, in schema order, with how many nodes of it are drawn."""
     counts = Counter(labels)
     return [
-        {"label": str(t.label), "color": t.style.color, "shape": t.style.shape,
-         "count": counts[t.label]}
+        {
+            "label": str(t.label),
+            "color": t.style.color,
+            "shape": t.style.shape,
+            "count": counts[t.label],
+        }
         for t in NODE_TYPES.values()
         if counts[t.label]
     ]
@@ -61,8 +65,9 @@ def to_network(sub: Subgraph, seeds: Sequence[NodeRef], limit: int) -> dict[str,
 
 def schema_styles() -> dict[str, dict[str, str]]:
     """Kind -> {color, shape}: what the browser needs to draw nodes added later."""
-    return {str(t.label): {"color": t.style.color, "shape": t.style.shape}
-            for t in NODE_TYPES.values()}
+    return {
+        str(t.label): {"color": t.style.color, "shape": t.style.shape} for t in NODE_TYPES.values()
+    }
 
 
 # --- export ----------------------------------------------------------------------------------
@@ -85,9 +90,7 @@ def _uniform(records: list[dict[str, Any]]) -> None:
     names = {name for record in records for name in record}
     for name in names:
         values = [r[name] for r in records if name in r]
-        numeric = all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) for v in values
-        )
+        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
         flags = all(isinstance(v, bool) for v in values)
         if numeric and not all(isinstance(v, int) for v in values):
             convert: Any = float
@@ -123,8 +126,12 @@ def to_networkx(sub: Subgraph) -> nx.MultiDiGraph:
     `prov_*` provenance; edges keyed and labelled by relationship type. Properties named
     like one of ours become `prop_<name>`."""
     node_attrs = [
-        {**_attrs(n, _NODE_RESERVED), "entity": str(n.label), "key": n.key,
-         "label": _attr(caption(n))}
+        {
+            **_attrs(n, _NODE_RESERVED),
+            "entity": str(n.label),
+            "key": n.key,
+            "label": _attr(caption(n)),
+        }
         for n in sub.nodes
     ]
     edge_attrs = [

@@ -21,12 +21,20 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from app.api.clusters import MAX_LIST_OFFSET, Cache
 from app.api.paths import find_paths
 from app.api.search import MAX_OFFSET
 from app.api.trends import Period
 from app.charts import trend_chart
-from app.deps import MAX_VIEW_DEPTH, MAX_VIEW_LIMIT, Store, View, ViewParams, parse_ref
+from app.deps import (
+    MAX_LIST_OFFSET,
+    MAX_VIEW_DEPTH,
+    MAX_VIEW_LIMIT,
+    Cache,
+    Store,
+    View,
+    ViewParams,
+    parse_ref,
+)
 from app.models import Page, ProvenanceOut, SeizureOut
 from app.network import legend, network_node, schema_styles, to_network
 from app.pathfind import MAX_DEPTH
@@ -143,11 +151,18 @@ def search_page(
     result = search_nodes(store, q, chosen or None, SEARCH_PAGE_SIZE, offset)
 
     def page_url(at: int) -> str:
-        return "/search?" + urlencode([("q", q), *[("kinds", str(k)) for k in chosen],
-                                       ("offset", at)])
+        return "/search?" + urlencode(
+            [("q", q), *[("kinds", str(k)) for k in chosen], ("offset", at)]
+        )
 
-    return render(request, "search.html", query=q, kinds=[str(k) for k in chosen],
-                  result=result, page_url=page_url)
+    return render(
+        request,
+        "search.html",
+        query=q,
+        kinds=[str(k) for k in chosen],
+        result=result,
+        page_url=page_url,
+    )
 
 
 @router.get("/entity/{label}/{key:path}")

@@ -56,8 +56,9 @@ def shortest_paths(
     max_depth = min(max_depth, MAX_DEPTH)
     flt = flt or NodeFilter()
     if flt.labels is not None:  # the ends are always allowed, whatever kinds lie between
-        flt = NodeFilter(flt.labels | {source.label, target.label}, flt.since, flt.until,
-                         flt.rel_types)
+        flt = NodeFilter(
+            flt.labels | {source.label, target.label}, flt.since, flt.until, flt.rel_types
+        )
     if source == target:
         return _result(store, [[source]], 0, False)
     sides = (_Side.start(source), _Side.start(target))

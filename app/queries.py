@@ -745,8 +745,10 @@ def build_dashboard(store: GraphStore, cache: DashboardCache, size: int) -> Dash
         key=lambda r: (r.reposted_at, r.reposted),
     )  # fmt: skip
     named = {a.posting for a in registry} | {k for r in reposts for k in (r.removed, r.reposted)}
-    postings = {n.key: NodeOut.of(n)
-                for n in store.get_nodes([NodeRef(Label.POSTING, k) for k in sorted(named)])}
+    postings = {
+        n.key: NodeOut.of(n)
+        for n in store.get_nodes([NodeRef(Label.POSTING, k) for k in sorted(named)])
+    }
     analysis = store.get_meta(ANALYSIS_META) or {}
     return Dashboard(
         nodes=dict(sorted(counts.nodes.items())),

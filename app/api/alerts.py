@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api.clusters import Limit, Offset
-from app.deps import Store
+from app.deps import Limit, Offset, Store
 from app.models import Alerts, Reappearances, RegistryAlerts, SubstitutionSignals
 from app.queries import AlertKind, alert_list, alerts
 

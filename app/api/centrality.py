@@ -6,8 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from app.api.clusters import Cache, Limit, Offset
-from app.deps import Store
+from app.deps import Cache, Limit, Offset, Store
 from app.models import CentralityPage, CommunityOut, Page
 from app.queries import centrality_page, community_page
 from graph.schema import Label

@@ -1,17 +1,13 @@
-"""Actor clusters: who is behind which postings and seizures, why, and analysts' calls.
-
-Also the dependencies the analysis routers share: the app's cache of whole-store scans and
-the paging parameters.
-"""
+"""Actor clusters: who is behind which postings and seizures, why, and analysts' calls."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, HTTPException, Query, status
 
 from app.api.entities import NOT_FOUND
-from app.deps import Store, parse_ref
+from app.deps import Cache, Limit, Offset, Store, parse_ref
 from app.models import (
     ClusterOut,
     DecisionIn,
@@ -22,7 +18,6 @@ from app.models import (
     Problem,
 )
 from app.queries import (
-    DashboardCache,
     InvalidRequestError,
     cluster_detail,
     cluster_members,
@@ -33,18 +28,7 @@ from app.queries import (
 
 router = APIRouter(tags=["clusters"])
 
-MAX_LIST_OFFSET = 10_000_000
 BAD_REQUEST = {400: {"model": Problem, "description": "A request that cannot apply"}}
-
-
-def store_cache(request: Request) -> DashboardCache:
-    """The app's cache of whole-store scans (create_app makes one per app)."""
-    return request.app.state.dashboard_cache
-
-
-Cache = Annotated[DashboardCache, Depends(store_cache)]
-Limit = Annotated[int, Query(ge=1, le=500, description="Items per page.")]
-Offset = Annotated[int, Query(ge=0, le=MAX_LIST_OFFSET, description="Items to skip.")]
 
 
 def bad_request(exc: InvalidRequestError) -> HTTPException:

@@ -79,8 +79,18 @@ def ingest(
         )
         counts = summary.as_dict()
         return IngestResult(
-            **{k: counts[k] for k in ("kind", "read", "ingested", "updated", "unchanged",
-                                      "rejected", "warnings")},
+            **{
+                k: counts[k]
+                for k in (
+                    "kind",
+                    "read",
+                    "ingested",
+                    "updated",
+                    "unchanged",
+                    "rejected",
+                    "warnings",
+                )
+            },
             unreadable_files=[p.replace(str(path), name) for p in summary.unreadable_files],
             rejects=_read_rejects(rejects, name),
         )

@@ -61,10 +61,12 @@ def find_paths(
 )
 def paths(
     store: Store,
-    source: Annotated[str, Query(alias="from", description="`Label:key`",
-                                 examples=["Posting:P0000001"])],
-    target: Annotated[str, Query(alias="to", description="`Label:key`",
-                                 examples=["Seizure:S000001"])],
+    source: Annotated[
+        str, Query(alias="from", description="`Label:key`", examples=["Posting:P0000001"])
+    ],
+    target: Annotated[
+        str, Query(alias="to", description="`Label:key`", examples=["Seizure:S000001"])
+    ],
     max_depth: Annotated[int, Query(ge=1, le=MAX_DEPTH, description="Most hops.")] = 4,
     kinds: Annotated[
         list[Label] | None, Query(description="Only pass through nodes of these kinds.")
@@ -74,6 +76,10 @@ def paths(
     """Every shortest path (up to `max_paths`) of at most `max_depth` hops, found by a
     bidirectional breadth-first search."""
     return find_paths(
-        store, parse_ref(source, "from"), parse_ref(target, "to"), max_depth,
-        tuple(kinds or ()), max_paths,
+        store,
+        parse_ref(source, "from"),
+        parse_ref(target, "to"),
+        max_depth,
+        tuple(kinds or ()),
+        max_paths,
     )

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api.clusters import Cache, Limit, Offset
-from app.deps import Store
+from app.deps import Cache, Limit, Offset, Store
 from app.models import Flows, Page, SeizureOut
 from app.queries import flows, paged, seizure_rows
 

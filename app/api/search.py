@@ -21,8 +21,12 @@ def search(
     store: Store,
     q: Annotated[
         str,
-        Query(min_length=1, max_length=200, description="Words, a key or a contact detail.",
-              examples=["+86 138 0013 8000"]),
+        Query(
+            min_length=1,
+            max_length=200,
+            description="Words, a key or a contact detail.",
+            examples=["+86 138 0013 8000"],
+        ),
     ],
     kinds: Annotated[list[Label] | None, Query(description="Only these kinds.")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,

@@ -6,8 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from app.api.clusters import Cache, Limit, Offset
-from app.deps import Store
+from app.deps import Cache, Limit, Offset, Store
 from app.models import SubstitutionSignals, TrendsPage
 from app.queries import substitution_page, trend_page
 
