@@ -25,6 +25,7 @@ from rich.table import Table
 
 from graph import open_store
 from graph.settings import Settings
+from graph.sqlite_store import SQLiteStore
 from graph.store import GraphStore, StoreError
 from ingest.loader import DEFAULT_BATCH, DEFAULT_MAX_REJECT_RATE, IngestSummary, ingest_files
 from ingest.records import RECORD_KINDS
@@ -248,6 +249,34 @@ def export(
         finally:
             if output:
                 handle.close()
+
+
+def embedded(store: GraphStore) -> SQLiteStore:
+    if not isinstance(store, SQLiteStore):
+        raise fail(
+            "backup and restore are for the embedded store; for Neo4j use its own "
+            "tools (neo4j-admin database dump / load), see the README"
+        )
+    return store
+
+
+@cli.command()
+def backup(target: Annotated[Path, typer.Argument(help="file to write the copy to")]) -> None:
+    """Copy the embedded store to a file, consistently, while it stays in use."""
+    with connect() as store:
+        embedded(store).backup(target)
+    console.print(f"backup written to {target}")
+
+
+@cli.command()
+def restore(source: Annotated[Path, typer.Argument(help="a file made by prexus backup")]) -> None:
+    """Replace the embedded store's contents with a backup's."""
+    with connect() as store:
+        try:
+            embedded(store).restore(source)
+        except StoreError as exc:
+            raise fail(str(exc)) from None
+    console.print(f"store restored from {source}")
 
 
 @cli.command()

@@ -210,6 +210,19 @@ class SQLiteStore(GraphStore):
         with self._lock:
             self._db.close()
 
+    def backup(self, target: str | Path) -> None:
+        """A consistent copy of the whole database, taken while readers and writers go on
+        (SQLite's online backup), to a file that opens as a store of its own."""
+        with self._lock, sqlite3.connect(str(target)) as copy:
+            self._db.backup(copy)
+
+    def restore(self, source: str | Path) -> None:
+        """Replace this store's contents with a backup's, in one step."""
+        if not Path(source).is_file():
+            raise StoreError(f"no backup at {source}")
+        with self._lock, sqlite3.connect(f"file:{source}?mode=ro", uri=True) as backup:
+            backup.backup(self._db)
+
     def clear(self) -> None:
         with self._lock, self._transaction():
             self._db.execute("DELETE FROM edges")

@@ -23,16 +23,17 @@ def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_demo_analyze_export(db: Path, tmp_path: Path) -> None:
-    result = runner.invoke(cli, ["demo", str(tmp_path / "world"), "--postings", "600",
-                                 "--load"])
+    result = runner.invoke(cli, ["demo", str(tmp_path / "world"), "--postings", "600", "--load"])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "world" / "truth" / "postings.jsonl").exists()
     result = runner.invoke(cli, ["analyze"])
     assert result.exit_code == 0, result.output
     assert "actor clusters" in result.output
     out = tmp_path / "clusters.jsonl"
-    assert runner.invoke(cli, ["export", "clusters", "--format", "jsonl", "-o",
-                               str(out)]).exit_code == 0
+    assert (
+        runner.invoke(cli, ["export", "clusters", "--format", "jsonl", "-o", str(out)]).exit_code
+        == 0
+    )
     clusters = [json.loads(line) for line in out.read_text().splitlines()]
     assert {"id", "postings", "seizures", "identifiers", "size"} <= set(clusters[0])
     assert sum(len(c["postings"]) for c in clusters) == 600
@@ -51,8 +52,9 @@ def test_ingest_fails_above_the_reject_rate(db: Path, tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "1 of 2 rows rejected" in result.output
     assert json.loads(rejects.read_text())["line"] == 2
-    ok = runner.invoke(cli, ["ingest", "postings", str(bad), "--rejects", str(rejects),
-                             "--max-reject-rate", "0.6"])
+    ok = runner.invoke(
+        cli, ["ingest", "postings", str(bad), "--rejects", str(rejects), "--max-reject-rate", "0.6"]
+    )
     assert ok.exit_code == 0, ok.output
 
 
@@ -63,10 +65,29 @@ def test_unreadable_file_and_unknown_kind(db: Path, tmp_path: Path) -> None:
     assert wrong.exit_code == 2 and "unknown kind 'vendors'" in wrong.output
 
 
-def test_neo4j_unreachable_is_one_clear_line(tmp_path: Path,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_neo4j_unreachable_is_one_clear_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PREXUS_NEO4J_URI", "bolt://127.0.0.1:1")
     result = runner.invoke(cli, ["stats"])
     assert result.exit_code == 1
     assert "cannot reach Neo4j at bolt://127.0.0.1:1" in result.output
     assert "Traceback" not in result.output
+
+
+def test_backup_and_restore_round_trip(db: Path, tmp_path: Path) -> None:
+    assert (
+        runner.invoke(cli, ["demo", str(tmp_path / "w"), "--postings", "200", "--load"]).exit_code
+        == 0
+    )
+    before = runner.invoke(cli, ["stats"]).stdout
+    copy = tmp_path / "copy.db"
+    assert runner.invoke(cli, ["backup", str(copy)]).exit_code == 0
+    extra = tmp_path / "extra.jsonl"
+    extra.write_text('{"id": "NEW", "platform": "x", "title": "later"}\n')
+    assert runner.invoke(cli, ["ingest", "postings", str(extra)]).exit_code == 0
+    assert runner.invoke(cli, ["stats"]).stdout != before
+    assert runner.invoke(cli, ["restore", str(copy)]).exit_code == 0
+    assert runner.invoke(cli, ["stats"]).stdout == before
+    missing = runner.invoke(cli, ["restore", str(tmp_path / "nope.db")])
+    assert missing.exit_code == 1 and "no backup at" in missing.output
