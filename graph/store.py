@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from graph.schema import NODE_TYPES, Edge, Label, Node, NodeRef, RelType
+from graph.schema import Edge, Label, Node, NodeRef, RelType
 
 DEFAULT_VIEW_LIMIT = 300
 _Item = TypeVar("_Item", Node, Edge)
@@ -99,18 +99,6 @@ class Counts:
     @property
     def total_edges(self) -> int:
         return sum(self.edges.values())
-
-
-def search_text(label: Label, props: dict[str, Any]) -> str:
-    """The text a node is found by: its key plus its schema-declared text fields."""
-    parts: list[str] = []
-    for name in NODE_TYPES[label].text_fields:
-        value = props.get(name)
-        if isinstance(value, list):
-            parts.extend(str(v) for v in value)
-        elif value is not None:
-            parts.append(str(value))
-    return " ".join(parts)
 
 
 def search_tokens(text: str) -> list[str]:

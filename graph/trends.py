@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from datetime import date
 from typing import Any
 
-from graph.schema import Label, NodeRef, RelType
+from graph.schema import Label, RelType
 from graph.store import GraphStore
 
 PERIODS = ("month", "quarter", "year")
@@ -187,7 +187,3 @@ def _merge(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
     for key, n in b.items():
         merged[key] = merged.get(key, 0) + n
     return merged
-
-
-def substance_ref(key: str) -> NodeRef:
-    return NodeRef(Label.SUBSTANCE, key)
