@@ -8,11 +8,12 @@ import io
 import json
 import re
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from enum import StrEnum
 from typing import Any
 
 import networkx as nx
+from networkx.readwrite.gexf import GEXFWriter
 
 from app.network import to_networkx
 from graph.store import Subgraph
@@ -32,23 +33,77 @@ MEDIA_TYPES: dict[ExportFormat, str] = {
     ExportFormat.json: "application/json",
 }
 
-FILE_NAMES: dict[ExportFormat, str] = {
-    ExportFormat.graphml: "prexus-network.graphml",
-    ExportFormat.gexf: "prexus-network.gexf",
-    ExportFormat.csv: "prexus-network.zip",
-    ExportFormat.json: "prexus-network.json",
+EXTENSIONS: dict[ExportFormat, str] = {
+    ExportFormat.graphml: "graphml",
+    ExportFormat.gexf: "gexf",
+    ExportFormat.csv: "zip",
+    ExportFormat.json: "json",
 }
+
+_UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def file_name(fmt: ExportFormat, stem: str = "prexus-network") -> str:
+    """The download's file name: the stem (a cluster or case id) kept to characters every
+    file system and Content-Disposition header takes."""
+    return f"{_UNSAFE_IN_NAME.sub('-', stem).strip('-.') or 'prexus-network'}.{EXTENSIONS[fmt]}"
+
+
+FILE_NAMES: dict[ExportFormat, str] = {fmt: file_name(fmt) for fmt in ExportFormat}
+
+
+_NAME_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-")
+
+
+def graphml_name(text: str) -> str:
+    """GraphML ids and attribute names must be XML name tokens (its XSD says NMTOKEN), which
+    a phone's `+` or a company's spaces are not: any character but ASCII letters, digits and
+    `._:-` is written `_hex_`, so `Identifier:phone:+86...` becomes
+    `Identifier:phone:_2b_86...`. The `entity` and `key` attributes keep them as they are."""
+    return "".join(c if c in _NAME_SAFE else f"_{ord(c):x}_" for c in text) or "_"
+
+
+def _token_names(names: Iterable[str]) -> dict[str, str]:
+    """Each name as a GraphML token, distinct ones kept distinct (`-2`, `-3`... in the rare
+    case two escape alike)."""
+    tokens: dict[str, str] = {}
+    used: set[str] = set()
+    for name in names:
+        token = base = graphml_name(name)
+        number = 1
+        while token in used:
+            number += 1
+            token = f"{base}-{number}"
+        used.add(token)
+        tokens[name] = token
+    return tokens
 
 
 def _graphml(graph: nx.MultiDiGraph) -> bytes:
+    """Schema-valid GraphML: names made tokens, and each edge its own id (GraphML ids are
+    unique per document; the relationship type stays in `relationship`)."""
+    ids = _token_names(graph.nodes)
+    node_names = _token_names(sorted({k for _, attrs in graph.nodes(data=True) for k in attrs}))
+    edge_names = _token_names(sorted({k for *_, attrs in graph.edges(data=True) for k in attrs}))
+    valid = nx.MultiDiGraph()
+    for node, attrs in graph.nodes(data=True):
+        valid.add_node(ids[node], **{node_names[k]: v for k, v in attrs.items()})
+    for number, (source, target, attrs) in enumerate(graph.edges(data=True)):
+        valid.add_edge(ids[source], ids[target], key=f"e{number}",
+                       **{edge_names[k]: v for k, v in attrs.items()})  # fmt: skip
     out = io.BytesIO()
-    nx.write_graphml(graph, out, encoding="utf-8")
+    nx.write_graphml(valid, out, encoding="utf-8")
     return out.getvalue()
 
 
 def _gexf(graph: nx.MultiDiGraph) -> bytes:
+    """GEXF 1.2 that its XSD accepts: NetworkX adds a `name` to <graph> that the schema
+    does not have, so it goes."""
+    writer = GEXFWriter(encoding="utf-8")
+    writer.add_graph(graph)
+    writer.graph_element.attrib.pop("name", None)
     out = io.BytesIO()
-    nx.write_gexf(graph, out, encoding="utf-8")
+    writer.write(out)
     return out.getvalue()
 
 

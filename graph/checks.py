@@ -6,6 +6,7 @@ from graph.alerts import reappearances, registry_alerts, write_reappearances
 from graph.schema import Label, now_iso
 from graph.store import GraphStore
 from graph.trends import substitution_signals
+from graph.watchlists import check_after_analysis
 
 ALERTS_META = "alerts"
 
@@ -13,12 +14,16 @@ ALERTS_META = "alerts"
 def run_checks(store: GraphStore) -> dict[str, int]:
     """Registry check, takedown reappearances and substitution signals: flagged postings
     get a `registry_alert` property, reappearances become REAPPEARS_AS edges, and all of it
-    is kept in the `alerts` metadata for the dashboard and the API."""
+    is kept in the `alerts` metadata for the dashboard and the API. Watched clusters on a
+    new platform and reappearances that touch a watch become watch alerts."""
     registry = registry_alerts(store)
     store.set_properties(Label.POSTING, {a.posting: {"registry_alert": a.reason} for a in registry})
+    before = (store.get_meta(ALERTS_META) or {}).get("reappearances", [])
     reposts = reappearances(store)
     write_reappearances(store, reposts)
     signals = substitution_signals(store)
+    known = [(r["removed"], r["reposted"]) for r in before]
+    watch_alerts = check_after_analysis(store, reposts, known)
     store.put_meta(
         ALERTS_META,
         {
@@ -32,4 +37,5 @@ def run_checks(store: GraphStore) -> dict[str, int]:
         "registry_alerts": len(registry),
         "reappearances": len(reposts),
         "substitution_signals": len(signals),
+        "watch_alerts": watch_alerts,
     }

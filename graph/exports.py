@@ -12,7 +12,10 @@ from typing import Any
 
 from graph.linking import RECORD_LABELS
 from graph.schema import Label, NodeRef, RelType
-from graph.store import GraphStore
+from graph.store import GraphStore, NodeFilter, Subgraph
+
+CLUSTER_NETWORK_LIMIT = 5000
+"""Most nodes a cluster's network file holds (its records and their contacts)."""
 
 
 def _identifier(ref: NodeRef) -> dict[str, str]:
@@ -104,3 +107,44 @@ def _posting_summary(
         ],
         "kind": props.get("kind"),
     }
+
+
+def cluster_records(
+    store: GraphStore, cluster_id: str, limit: int = CLUSTER_NETWORK_LIMIT
+) -> Subgraph | None:
+    """The Actor and its member records (no edges), all of them up to `limit` nodes (then
+    `truncated`), even where a view reads a large actor's members only in part; None when
+    there is no such cluster."""
+    actor = NodeRef(Label.ACTOR, cluster_id)
+    members = store.ego([actor], 1, NodeFilter(rel_types=frozenset({RelType.MEMBER_OF})), limit)
+    if not members.nodes:
+        return None
+    if members.truncated and len(members.nodes) < limit:  # read in part, not cut at limit
+        every = sorted(
+            (s for s, t, _, _ in store.edge_list([RelType.MEMBER_OF]) if t == actor), key=str
+        )
+        return Subgraph(store.get_nodes([actor, *every[: limit - 1]]), [], len(every) >= limit)
+    return Subgraph(members.nodes, [], members.truncated)
+
+
+def cluster_network(
+    store: GraphStore, cluster_id: str, limit: int = CLUSTER_NETWORK_LIMIT
+) -> Subgraph | None:
+    """An actor cluster as a network file holds it: the Actor, its member records, their
+    identifiers and every edge among those; None when there is no such cluster."""
+    members = cluster_records(store, cluster_id, limit)
+    if members is None:
+        return None
+    records = [n.ref for n in members.nodes if n.label is not Label.ACTOR]
+    contacts = store.ego(
+        records,
+        1,
+        NodeFilter(
+            labels=frozenset({Label.IDENTIFIER}), rel_types=frozenset({RelType.HAS_IDENTIFIER})
+        ),
+        limit,
+    )
+    nodes = {n.ref: n for n in (*members.nodes, *contacts.nodes)}
+    truncated = members.truncated or contacts.truncated or len(nodes) > limit
+    kept = list(nodes.values())[:limit]
+    return Subgraph(kept, store.edges_among([n.ref for n in kept]), truncated)
