@@ -9,14 +9,16 @@ so they never collide with record fields.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from neo4j import Driver, GraphDatabase, ManagedTransaction
+from neo4j import Driver, GraphDatabase, ManagedTransaction, Query
 from neo4j import exceptions as neo4j_errors
 
+from graph.limits import QueryTimeoutError, budget_seconds, deadline_passed, seconds_left
 from graph.schema import (
     NODE_TYPES,
     PROVENANCE_FIELDS,
@@ -42,8 +44,26 @@ from graph.store import (
 )
 
 _META = "_PrexusMeta"
+_DOCUMENT = "_Document"
+_DOCUMENT_COUNTER = "_DocumentCounter"
 _FULLTEXT = "prexus_search"
 _TOKENS = "_tok_"
+_UNREACHABLE = (
+    neo4j_errors.ServiceUnavailable,
+    neo4j_errors.SessionExpired,
+    neo4j_errors.DatabaseUnavailable,
+)
+"""Errors that mean the server went away or is shutting down, not that it refused the work:
+they become StoreUnavailableError, so ingest stops (to be resumed) instead of rejecting."""
+
+
+@contextlib.contextmanager
+def _reachable(uri: str) -> Iterator[None]:
+    """Streamed reads: a server lost mid-stream is a StoreUnavailableError, as in `_run`."""
+    try:
+        yield
+    except _UNREACHABLE as exc:
+        raise StoreUnavailableError(f"lost Neo4j at {uri}: {exc}") from None
 
 
 def _search_expression(label: Label) -> str:
@@ -139,12 +159,22 @@ class Neo4jStore(GraphStore):
         return f"Neo4jStore({self.uri!r})"
 
     def _run(self, cypher: str, /, **params: Any) -> list[dict[str, Any]]:
+        """Run one read or small write; under a time budget (graph.limits) the server gets
+        the time left as the transaction timeout and stops the query there."""
+        left = seconds_left()
+        query: str | Query = cypher
+        if left is not None:  # a timeout of 0 means none to the server: send at least 10 ms
+            query = Query(cypher, timeout=max(left, 0.01))  # type: ignore[arg-type]
         try:
             records, _, _ = self._driver.execute_query(
-                cypher, parameters_=params, database_=self.database
+                query, parameters_=params, database_=self.database
             )
-        except neo4j_errors.ServiceUnavailable as exc:
+        except _UNREACHABLE as exc:
             raise StoreUnavailableError(f"lost Neo4j at {self.uri}: {exc}") from None
+        except neo4j_errors.Neo4jError as exc:
+            if left is not None and (_timed_out(exc) or deadline_passed()):
+                raise QueryTimeoutError(budget_seconds() or left) from None
+            raise
         return [record.data() for record in records]
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -163,6 +193,14 @@ class Neo4jStore(GraphStore):
         self._run(
             f"CREATE CONSTRAINT prexus_meta_name IF NOT EXISTS "
             f"FOR (m:`{_META}`) REQUIRE m.name IS UNIQUE"
+        )
+        self._run(
+            f"CREATE CONSTRAINT prexus_document_key IF NOT EXISTS "
+            f"FOR (d:`{_DOCUMENT}`) REQUIRE (d.collection, d.key) IS UNIQUE"
+        )
+        self._run(
+            f"CREATE CONSTRAINT prexus_document_counter IF NOT EXISTS "
+            f"FOR (c:`{_DOCUMENT_COUNTER}`) REQUIRE c.name IS UNIQUE"
         )
         labels = "|".join(f"`{label}`" for label in NODE_TYPES)
         self._run(
@@ -222,7 +260,7 @@ class Neo4jStore(GraphStore):
         try:
             with self._driver.session(database=self.database) as session:
                 return session.execute_write(work)
-        except neo4j_errors.ServiceUnavailable as exc:
+        except _UNREACHABLE as exc:
             raise StoreUnavailableError(f"lost Neo4j at {self.uri}: {exc}") from None
         except neo4j_errors.Neo4jError as exc:
             raise StoreError(f"Neo4j at {self.uri} rejected the batch: {exc.message}") from None
@@ -397,7 +435,9 @@ class Neo4jStore(GraphStore):
 
     def iter_nodes(self, label: Label | None = None) -> Iterator[Node]:
         labels = [label] if label is not None else list(NODE_TYPES)
-        with self._driver.session(database=self.database, fetch_size=5000) as session:
+        with _reachable(self.uri), self._driver.session(
+            database=self.database, fetch_size=5000
+        ) as session:
             for each in labels:
                 result = session.run(f"MATCH (n:`{each}`) RETURN properties(n) AS p")
                 for record in result:
@@ -405,7 +445,9 @@ class Neo4jStore(GraphStore):
 
     def iter_edges(self, rel: RelType | None = None) -> Iterator[Edge]:
         types = [rel] if rel is not None else list(RELATIONSHIP_TYPES)
-        with self._driver.session(database=self.database, fetch_size=5000) as session:
+        with _reachable(self.uri), self._driver.session(
+            database=self.database, fetch_size=5000
+        ) as session:
             for each in types:
                 result = session.run(
                     f"MATCH (a)-[e:`{each}`]->(b) RETURN type(e) AS type, labels(a)[0] AS sl, "
@@ -418,7 +460,9 @@ class Neo4jStore(GraphStore):
         self, rel_types: Iterable[RelType] | None = None
     ) -> Iterator[tuple[NodeRef, NodeRef, RelType, float | None]]:
         types = list(rel_types) if rel_types is not None else list(RELATIONSHIP_TYPES)
-        with self._driver.session(database=self.database, fetch_size=10000) as session:
+        with _reachable(self.uri), self._driver.session(
+            database=self.database, fetch_size=10000
+        ) as session:
             for each in types:
                 result = session.run(
                     f"MATCH (a)-[e:`{each}`]->(b) RETURN labels(a)[0] AS sl, a._key AS sk, "
@@ -449,6 +493,61 @@ class Neo4jStore(GraphStore):
     def get_meta(self, name: str) -> dict[str, Any] | None:
         rows = self._run(f"MATCH (m:`{_META}` {{name: $name}}) RETURN m.value AS v", name=name)
         return json.loads(rows[0]["v"]) if rows else None
+
+    # --- workspace documents: unlinked `_Document` nodes, outside every schema label ------
+    def put_document(self, collection: str, key: str, value: dict[str, Any]) -> None:
+        # the counter gives each new document its place; bumping it on every write also
+        # serialises writers on it, so no two documents get the same place
+        self._run(
+            f"MERGE (c:`{_DOCUMENT_COUNTER}` {{name: 'documents'}}) ON CREATE SET c.n = 0 "
+            "SET c.n = c.n + 1 "
+            f"MERGE (d:`{_DOCUMENT}` {{collection: $collection, key: $key}}) "
+            "ON CREATE SET d.seq = c.n SET d.body = $body",
+            collection=collection,
+            key=key,
+            body=json.dumps(value, sort_keys=True),
+        )
+
+    def get_document(self, collection: str, key: str) -> dict[str, Any] | None:
+        rows = self._run(
+            f"MATCH (d:`{_DOCUMENT}` {{collection: $collection, key: $key}}) RETURN d.body AS b",
+            collection=collection,
+            key=key,
+        )
+        return json.loads(rows[0]["b"]) if rows else None
+
+    def list_documents(
+        self, collection: str, *, limit: int | None = None, offset: int = 0,
+        newest_first: bool = False,
+    ) -> tuple[int, list[dict[str, Any]]]:
+        total = self._run(
+            f"MATCH (d:`{_DOCUMENT}` {{collection: $collection}}) RETURN count(d) AS n",
+            collection=collection,
+        )[0]["n"]
+        order = "DESC" if newest_first else "ASC"
+        rows = self._run(
+            f"MATCH (d:`{_DOCUMENT}` {{collection: $collection}}) RETURN d.body AS b "
+            f"ORDER BY d.seq {order} SKIP $offset" + (" LIMIT $limit" if limit is not None else ""),
+            collection=collection,
+            offset=offset,
+            limit=limit,
+        )
+        return total, [json.loads(row["b"]) for row in rows]
+
+    def delete_document(self, collection: str, key: str) -> bool:
+        rows = self._run(
+            f"MATCH (d:`{_DOCUMENT}` {{collection: $collection, key: $key}}) DELETE d "
+            "RETURN count(*) AS n",
+            collection=collection,
+            key=key,
+        )
+        return rows[0]["n"] > 0
+
+
+def _timed_out(exc: neo4j_errors.Neo4jError) -> bool:
+    """The server stopped a transaction at its timeout (or terminated it for that)."""
+    code = exc.code or ""
+    return "TimedOut" in code or code.endswith("Transaction.Terminated")
 
 
 def _missing_endpoint(

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from graph.limits import check_deadline
 from graph.schema import Edge, Label, Node, NodeRef, RelType
 
 DEFAULT_VIEW_LIMIT = 300
@@ -215,6 +216,26 @@ class GraphStore(ABC):
     @abstractmethod
     def get_meta(self, name: str) -> dict[str, Any] | None: ...
 
+    # --- workspace documents (cases, annotations, watchlists: work data, not evidence) ------
+    # Kept apart from the graph: never a node, never in search, views or analysis.
+    @abstractmethod
+    def put_document(self, collection: str, key: str, value: dict[str, Any]) -> None:
+        """Create or replace one document; a replaced one keeps its place in the listing."""
+
+    @abstractmethod
+    def get_document(self, collection: str, key: str) -> dict[str, Any] | None: ...
+
+    @abstractmethod
+    def list_documents(
+        self, collection: str, *, limit: int | None = None, offset: int = 0,
+        newest_first: bool = False,
+    ) -> tuple[int, list[dict[str, Any]]]:
+        """(how many the collection holds, one page of them in the order first put)."""
+
+    @abstractmethod
+    def delete_document(self, collection: str, key: str) -> bool:
+        """Remove one document; False when it was not there."""
+
     # --- shared traversal --------------------------------------------------------------------
     def ego(
         self,
@@ -232,6 +253,7 @@ class GraphStore(ABC):
         for _ in range(depth):
             if not frontier:
                 break
+            check_deadline()  # under a time budget (graph.limits), each hop checks it
             budget = limit - len(seen)
             candidates, sliced = self._neighbour_refs(frontier, flt, budget + len(seen) + 1)
             truncated = truncated or sliced

@@ -200,10 +200,43 @@ def test_meta_round_trip(store: GraphStore) -> None:
     assert store.get_meta("analysis") == {"ran_at": "2024-02-01", "seed": 7}
 
 
+def test_documents_round_trip_in_the_order_first_put(store: GraphStore) -> None:
+    assert store.get_document("case", "c1") is None
+    assert store.list_documents("case") == (0, [])
+    for key in ("c2", "c1", "c3"):
+        store.put_document("case", key, {"id": key, "tags": ["a", "\u00e9"]})
+    store.put_document("case", "c2", {"id": "c2", "name": "renamed"})
+    store.put_document("annotation", "c1", {"id": "other collection"})
+    assert store.get_document("case", "c2") == {"id": "c2", "name": "renamed"}
+    total, items = store.list_documents("case")
+    assert total == 3 and [d["id"] for d in items] == ["c2", "c1", "c3"]
+    assert store.list_documents("case", limit=1, offset=1) == (3, [items[1]])
+    assert [d["id"] for d in store.list_documents("case", newest_first=True)[1]] == [
+        "c3", "c1", "c2"
+    ]
+    assert store.delete_document("case", "c1")
+    assert not store.delete_document("case", "c1")
+    assert store.list_documents("case")[0] == 2
+
+
+def test_documents_stay_out_of_the_graph(store: GraphStore) -> None:
+    _star(store)
+    before = store.counts()
+    store.put_document("case", "PMK", {"title": "PMK glycidate for sale", "key": "P1"})
+    assert store.counts() == before
+    assert len(list(store.iter_nodes())) == before.total_nodes
+    assert {n.key for n in store.search("PMK glycidate")} == {"P1", "P2", "P3"}
+    assert store.search_count("PMK glycidate") == 3
+    store.clear()
+    assert store.list_documents("case") == (0, [])
+
+
 def test_clear_empties_the_store(store: GraphStore) -> None:
     _star(store)
     store.put_meta("x", {"a": 1})
+    store.put_document("watch", "w1", {"a": 1})
     store.clear()
+    assert store.get_document("watch", "w1") is None
     assert store.counts().total_nodes == 0
     assert store.get_meta("x") is None
 

@@ -16,6 +16,9 @@
   var styles = payload.styles;
   // A drawing that is not a neighbourhood (the routes page's country flows) is not expanded.
   var expandable = payload.expandable !== false;
+  // A snapshot brings the positions its nodes had: drawn there, and left still.
+  var positions = payload.positions || {};
+  var frozen = Object.keys(positions).length > 0;
   var records = new Map(); // node id -> the API's node record
   var edgeRecords = new Map(); // edge id -> the API's edge record
   var nodes = new window.vis.DataSet();
@@ -90,6 +93,9 @@
     if (near) {
       item.x = near.x + (Math.random() - 0.5) * 120;
       item.y = near.y + (Math.random() - 0.5) * 120;
+    } else if (positions[record.id]) {
+      item.x = positions[record.id].x;
+      item.y = positions[record.id].y;
     }
     return item;
   }
@@ -250,6 +256,7 @@
       smooth: false,
     },
     physics: {
+      enabled: !frozen,
       solver: "forceAtlas2Based",
       forceAtlas2Based: { gravitationalConstant: -70, springLength: 120, avoidOverlap: 0.4 },
       stabilization: { iterations: 300, updateInterval: 50 },
@@ -306,8 +313,9 @@
     }
   });
 
-  if (nodes.length < 2) {
+  if (nodes.length < 2 || frozen) {
     settled();
   }
-  window.prexusNetwork = { network: network, nodes: nodes, edges: edges, expand: expand };
+  window.prexusNetwork = { network: network, nodes: nodes, edges: edges, expand: expand,
+                           records: records, edgeRecords: edgeRecords };
 })();
