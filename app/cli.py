@@ -6,6 +6,7 @@ analyses, `app/` serves. Errors are one clear line, not a traceback.
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -23,11 +24,20 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from app.access import is_loopback_host
+from app.cli_access import audit_cli, keys_cli, refuse_unsafe_bind
+from app.cli_exchange import deconflict_cli, watch_cli
 from graph import open_store
 from graph.settings import Settings
 from graph.sqlite_store import SQLiteStore
-from graph.store import GraphStore, StoreError
-from ingest.loader import DEFAULT_BATCH, DEFAULT_MAX_REJECT_RATE, IngestSummary, ingest_files
+from graph.store import GraphStore, StoreError, StoreUnavailableError
+from ingest.loader import (
+    DEFAULT_BATCH,
+    DEFAULT_MAX_REJECT_RATE,
+    IngestSummary,
+    ResumeError,
+    ingest_files,
+)
 from ingest.records import RECORD_KINDS
 
 cli = typer.Typer(
@@ -78,6 +88,8 @@ def print_summary(summary: IngestSummary) -> None:
         )
     )
     console.print(table)
+    if summary.resumed:
+        console.print(f"resumed: {summary.skipped:,} rows committed by the stopped run skipped")
     if summary.rejects_path:
         console.print(
             f"rejected rows (file, line, field, reason, raw): {summary.rejects_path}",
@@ -96,6 +108,7 @@ def run_ingest(
     rejects: Path | None = None,
     workers: int = 1,
     batch_size: int = DEFAULT_BATCH,
+    resume: bool = False,
 ) -> IngestSummary:
     total = sum(f.stat().st_size for f in files if f.is_file())
     with _progress(total) as progress:
@@ -114,6 +127,7 @@ def run_ingest(
             workers=workers,
             batch_size=batch_size,
             on_bytes=advance,
+            resume=resume,
         )
     return summary
 
@@ -131,6 +145,9 @@ def ingest(
     batch_size: Annotated[int, typer.Option(help="records per store transaction")] = (
         DEFAULT_BATCH
     ),
+    resume: Annotated[
+        bool, typer.Option(help="finish a stopped ingest of these files: skip committed rows")
+    ] = False,
 ) -> None:
     """Ingest records of one KIND from FILES into the store."""
     if kind not in RECORD_KINDS:
@@ -145,7 +162,18 @@ def ingest(
                 rejects=rejects,
                 workers=workers,
                 batch_size=batch_size,
+                resume=resume,
             )
+        except StoreUnavailableError as exc:
+            # one line, whatever the driver said: the committed batches and the checkpoint
+            # are in the store, so the same command with --resume carries on from there
+            detail = " ".join(str(exc).split())
+            raise fail(
+                f"ingest stopped, {detail[:300]}; committed rows are kept: re-run the same "
+                "command with --resume to finish it"
+            ) from None
+        except ResumeError as exc:
+            raise fail(str(exc), 2) from None
         except StoreError as exc:
             raise fail(str(exc)) from None
     print_summary(summary)
@@ -207,7 +235,8 @@ def analyze(
         console.print(
             f"{checks['registry_alerts']:,} unregistered offers of controlled substances, "
             f"{checks['reappearances']:,} reappearances after takedown, "
-            f"{checks['substitution_signals']:,} substitution signals"
+            f"{checks['substitution_signals']:,} substitution signals, "
+            f"{checks['watch_alerts']:,} new watch alerts"
         )
         with console.status("centrality and communities"):
             run = run_analysis(
@@ -297,17 +326,68 @@ def serve(
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
 ) -> None:
-    """Serve the pages and the API (docs at /docs) on the store the settings select."""
+    """Serve the pages and the API (docs at /docs) on the store the settings select. Any
+    address but loopback needs API keys (prexus keys add)."""
     import uvicorn
 
     from app.main import create_app
 
-    uvicorn.run(create_app(settings=Settings()), host=host, port=port, proxy_headers=False)
+    settings = Settings()
+    refuse_unsafe_bind(host, settings)
+    app = create_app(settings=settings, exposed=not is_loopback_host(host))
+    uvicorn.run(app, host=host, port=port, proxy_headers=False)
+
+
+@cli.command()
+def report(
+    case: Annotated[str, typer.Argument(help="the case's id, or its name when unique")],
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="file; default standard output")
+    ] = None,
+) -> None:
+    """Write a case's evidence report: one self-contained HTML file (print it to PDF)."""
+    from app.audit import AuditLog
+    from app.cli_access import _cli_actor
+    from app.report import case_report_html
+    from app.statedb import StateDB
+    from graph.cases import CaseNotFoundError, find_case
+
+    settings = Settings()
+    state = settings.state_db_path
+    audit = AuditLog(StateDB(state)) if state.is_file() else None  # never create one here
+    try:
+        with connect(settings) as store:
+            try:
+                found = find_case(store, case)
+            except CaseNotFoundError as exc:
+                raise fail(str(exc)) from None
+            html = case_report_html(store, found.id, _cli_actor(), audit)
+    finally:
+        if audit is not None:
+            audit.db.close()
+    if output is None:
+        sys.stdout.write(html)
+        return
+    output.write_text(html, encoding="utf-8")
+    console.print(f"report on case {found.id} ({found.name}) written to {output}")
+
+
+cli.add_typer(keys_cli, name="keys")
+cli.add_typer(audit_cli, name="audit")
+cli.add_typer(watch_cli, name="watch")
+cli.add_typer(deconflict_cli, name="deconflict")
 
 
 def main() -> None:
+    # The Neo4j driver logs every transaction retry as a warning: a wall of text while a
+    # server goes away. The commands say what happened, in one line, themselves.
+    logging.getLogger("neo4j").addHandler(logging.NullHandler())
     try:
         cli()
     except KeyboardInterrupt:
         console.print("interrupted")
         sys.exit(130)
+
+
+if __name__ == "__main__":  # python -m app.cli, as tests start it
+    main()

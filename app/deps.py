@@ -16,11 +16,9 @@ from fastapi import Depends, HTTPException, Query, Request, status
 from pydantic import BeforeValidator
 
 from app.queries import DashboardCache
+from graph.limits import MAX_REF_CHARS, MAX_SEEDS, MAX_VIEW_DEPTH, MAX_VIEW_LIMIT
 from graph.schema import Label, NodeRef, RelType, as_iso
 from graph.store import DEFAULT_VIEW_LIMIT, GraphStore, NodeFilter
-
-MAX_VIEW_LIMIT = 2000
-MAX_VIEW_DEPTH = 4
 
 BlankIsNone = BeforeValidator(lambda value: None if value == "" else value)
 """An HTML form sends an empty date field as `since=`; that means 'no bound'."""
@@ -47,7 +45,13 @@ Cache = Annotated[DashboardCache, Depends(store_cache)]
 
 
 def parse_ref(text: str, what: str = "node") -> NodeRef:
-    """`Label:key` from a query parameter; 400 naming the valid kinds when it is not one."""
+    """`Label:key` from a query parameter; 400 naming the valid kinds when it is not one,
+    or the length limit when it is longer."""
+    if len(text) > MAX_REF_CHARS:
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST,
+            f"{what}: longer than the {MAX_REF_CHARS:,}-character limit of a `Label:key`",
+        )
     try:
         return NodeRef.parse(text)
     except ValueError as exc:
@@ -59,7 +63,7 @@ def seed_refs(
         list[str],
         Query(
             min_length=1,
-            max_length=50,
+            max_length=MAX_SEEDS,
             description="`Label:key` of each seed.",
             examples=[["Posting:P0000001"]],
         ),

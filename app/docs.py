@@ -9,6 +9,8 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from app.auth import SignedIn
+
 
 def swagger_ui_assets() -> Path | None:
     """The folder of swagger-ui-dist files shipped by the `swagger_ui_bundle` module."""
@@ -24,7 +26,8 @@ router = APIRouter(include_in_schema=False)
 
 
 @router.get("/docs")
-def docs(request: Request) -> Response:
+def docs(_: SignedIn, request: Request) -> Response:
+    """Any signed-in caller, whatever the role: the ingester needs the upload's description."""
     if not request.app.state.swagger_ui:
         return JSONResponse(
             {

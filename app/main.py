@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -22,15 +23,26 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app import api, docs, pages
+from app import api, case_pages, deconflict_pages, docs, login, pages, watch_pages
+from app.access import AccessMiddleware
+from app.audit import AuditLog
+from app.keys import KeyStore
 from app.queries import DashboardCache, NotFoundError
-from app.security import SECURITY_HEADERS, BodySizeLimitMiddleware, SecurityHeadersMiddleware
+from app.ratelimit import RateLimiter
+from app.security import (
+    SECURITY_HEADERS,
+    BodySizeLimitMiddleware,
+    JsonBodyLimitMiddleware,
+    SecurityHeadersMiddleware,
+)
+from app.statedb import StateDB
 from graph import open_store
+from graph.limits import MAX_JSON_BODY_BYTES, MAX_JSON_DEPTH, MAX_UPLOAD_BYTES, QueryTimeoutError
 from graph.settings import Settings
 from graph.store import GraphStore, StoreUnavailableError
 
 STATIC = Path(__file__).parent / "static"
-DEFAULT_MAX_UPLOAD_BYTES = 256 * 1024 * 1024
+DEFAULT_MAX_UPLOAD_BYTES = MAX_UPLOAD_BYTES
 VIS_VERSION = "vis-9.1.2"
 
 DESCRIPTION = """
@@ -53,6 +65,9 @@ TAGS = [
     {"name": "trends", "description": "Postings and seizures per substance; substitution."},
     {"name": "alerts", "description": "Unlicensed offers and reappearances after takedown."},
     {"name": "routes", "description": "Seizures and their origin, transit, destination flows."},
+    {"name": "watches", "description": "Watchlists and the alerts new data raises on them."},
+    {"name": "deconfliction", "description": "Salted hashes of identifiers, to match a partner's."},
+    {"name": "admin", "description": "API keys and the audit trail (admin role)."},
 ]
 
 
@@ -93,6 +108,14 @@ async def _not_found(request: Request, exc: Exception) -> Response:
     return JSONResponse({"detail": str(exc)}, status_code=404)
 
 
+async def _timed_out(request: Request, exc: Exception) -> Response:
+    """A query past its time budget (graph.limits): 504 naming the budget, so the client
+    narrows it rather than waiting on a worker the query would hold."""
+    if _is_page(request):
+        return pages.error_page(request, 504, str(exc))
+    return JSONResponse({"detail": str(exc)}, status_code=504)
+
+
 async def _unavailable(request: Request, exc: Exception) -> Response:
     return JSONResponse({"detail": f"store unavailable: {exc}"}, status_code=503)
 
@@ -113,8 +136,18 @@ def create_app(
     settings: Settings | None = None,
     *,
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
+    state_db: StateDB | None = None,
+    exposed: bool = False,
 ) -> FastAPI:
-    """The Prexus web app over `store`, or over the store `settings` select."""
+    """The Prexus web app over `store`, or over the store `settings` select.
+
+    Keys, sessions and the audit trail live in `state_db`, else in the file `settings`
+    name, else (a caller that passes only a store: tests, benchmarks) in memory; the rate
+    limit comes from `settings` and is off without them. `exposed`: the server listens on
+    more than loopback, so it never falls back to single-user mode."""
+    owns_state_db = state_db is None and settings is not None
+    if state_db is None:
+        state_db = StateDB(settings.state_db_path) if settings else StateDB()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -126,6 +159,8 @@ def create_app(
             yield
         finally:
             app.state.store.close()
+            if owns_state_db:
+                state_db.close()
 
     app = FastAPI(
         title="Prexus",
@@ -139,12 +174,27 @@ def create_app(
     )
     app.state.store = store
     app.state.dashboard_cache = DashboardCache()
+    app.state.state_db = state_db
+    app.state.keys = KeyStore(state_db, timedelta(hours=settings.session_hours if settings else 12))
+    app.state.audit = AuditLog(state_db)
+    app.state.rate_limiter = RateLimiter(
+        settings.rate_limit_per_minute if settings else 0,
+        settings.rate_limit_burst if settings else 1,
+    )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_upload_bytes)
+    app.add_middleware(
+        JsonBodyLimitMiddleware, max_bytes=MAX_JSON_BODY_BYTES, max_depth=MAX_JSON_DEPTH
+    )
+    app.add_middleware(
+        AccessMiddleware, keys=app.state.keys, audit=app.state.audit,
+        limiter=app.state.rate_limiter, exposed=exposed,
+    )  # fmt: skip
     app.add_middleware(SecurityHeadersMiddleware)  # outermost: errors get the headers too
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(NotFoundError, _not_found)
     app.add_exception_handler(StoreUnavailableError, _unavailable)
+    app.add_exception_handler(QueryTimeoutError, _timed_out)
     app.add_exception_handler(Exception, _server_error)
 
     app.mount("/static/vendor/vis", StaticFiles(directory=vis_network_assets()), name="vis")
@@ -152,5 +202,9 @@ def create_app(
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(api.router)
     app.include_router(docs.router)
+    app.include_router(login.router)
     app.include_router(pages.router)
+    app.include_router(case_pages.router)
+    app.include_router(watch_pages.router)
+    app.include_router(deconflict_pages.router)
     return app

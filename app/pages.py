@@ -4,14 +4,13 @@ clusters, trends and routes.
 Pages call the same queries as the API (app.queries, app.api.*) and render them with
 autoescaping Jinja2 templates; network data reaches the browser as a JSON data block that
 static JavaScript reads, so the Content-Security-Policy can forbid inline script. Charts are
-SVG images drawn on the server. The one form that changes data (an analyst's decision on a
-cluster) posts back with a per-browser token, then redirects to a page that shows the result.
+SVG images drawn on the server. Forms that change data (an analyst's decision on a cluster)
+post back with the per-browser token every page gets (app.csrf), then redirect to a page
+that shows the result. Every route declares the permission it needs (app.auth).
 """
 
 from __future__ import annotations
 
-import hmac
-import secrets
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -24,7 +23,9 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from app.api.paths import find_paths
 from app.api.search import MAX_OFFSET
 from app.api.trends import Period
+from app.auth import LOCAL_USER, CanAnnotate, CanRead, current_principal
 from app.charts import trend_chart
+from app.csrf import CsrfProtected, csrf_token
 from app.deps import (
     MAX_LIST_OFFSET,
     MAX_VIEW_DEPTH,
@@ -58,6 +59,7 @@ from app.queries import (
     trend_series,
     why_together,
 )
+from graph.limits import MAX_QUERY_CHARS
 from graph.linking import DECISION_ACTIONS
 from graph.schema import Label, NodeRef
 from graph.store import DEFAULT_VIEW_LIMIT, GraphStore, NodeFilter
@@ -76,7 +78,6 @@ SEIZURES_PAGE_SIZE = 50
 DEFAULT_CHART_SUBSTANCES = ("13605-48-6", "28578-16-7")
 """PMK methyl glycidate (scheduled November 2019) and the ethyl ester that replaced it."""
 MAX_CHART_SUBSTANCES = 8
-CSRF_COOKIE = "prexus_csrf"
 _LABEL_NAMES = frozenset(str(label) for label in Label)
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
@@ -111,7 +112,17 @@ def _environment() -> Environment:
     return env
 
 
-templates = Jinja2Templates(env=_environment())
+def page_context(request: Request) -> dict[str, Any]:
+    """What every page's template gets, whoever renders it: the form token (app.csrf) and
+    who is signed in (None in single-user mode)."""
+    principal = current_principal(request)
+    return {
+        "csrf": csrf_token(request),
+        "signed_in_as": principal if principal not in (None, LOCAL_USER) else None,
+    }
+
+
+templates = Jinja2Templates(env=_environment(), context_processors=[page_context])
 
 
 def render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
@@ -135,20 +146,22 @@ def network_payload(
 
 
 @router.get("/")
-def dashboard(request: Request, store: Store, cache: Cache) -> HTMLResponse:
+def dashboard(_: CanRead, request: Request, store: Store, cache: Cache) -> HTMLResponse:
     return render(request, "dashboard.html", nav="dashboard", dash=cache.get(store))
 
 
 @router.get("/search")
 def search_page(
+    _: CanRead,
     request: Request,
     store: Store,
-    q: Annotated[str, Query(min_length=1, max_length=200)],
+    q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY_CHARS)],
     kinds: Annotated[list[str] | None, Query()] = None,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> HTMLResponse:
     chosen = [Label(k) for k in kinds or () if k in _LABEL_NAMES]
     result = search_nodes(store, q, chosen or None, SEARCH_PAGE_SIZE, offset)
+    request.state.audit_results = result.total
 
     def page_url(at: int) -> str:
         return "/search?" + urlencode(
@@ -167,6 +180,7 @@ def search_page(
 
 @router.get("/entity/{label}/{key:path}")
 def entity_page(
+    _: CanRead,
     request: Request,
     store: Store,
     label: Label,
@@ -192,6 +206,7 @@ def entity_page(
 
 @router.get("/paths")
 def paths_page(
+    _: CanRead,
     request: Request,
     store: Store,
     source: Annotated[str, Query(alias="from", max_length=500)] = "",
@@ -224,36 +239,9 @@ def paths_page(
 # --- clusters --------------------------------------------------------------------------------
 
 
-def csrf_token(request: Request) -> str:
-    """This browser's form token: the one its cookie holds, else a fresh one."""
-    held = request.cookies.get(CSRF_COOKIE, "")
-    usable = 32 <= len(held) <= 128 and held.replace("-", "").replace("_", "").isalnum()
-    return held if usable else secrets.token_urlsafe(32)
-
-
-def keep_csrf(request: Request, response: Response, token: str) -> None:
-    """A double-submit token: the page's form carries it and so does a cookie that only this
-    site can read, and that SameSite=Strict keeps off requests other sites start, so a
-    forged form cannot hold the matching pair. (Real sessions replace it later.)"""
-    if request.cookies.get(CSRF_COOKIE) != token:
-        response.set_cookie(
-            CSRF_COOKIE, token, httponly=True, samesite="strict", path="/",
-            secure=request.url.scheme == "https",
-        )  # fmt: skip
-
-
-def check_csrf(request: Request, submitted: str) -> None:
-    held = request.cookies.get(CSRF_COOKIE, "")
-    if not held or not hmac.compare_digest(held.encode(), submitted.encode()):
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN,
-            "This form is out of date or came from another site: reload the page and send "
-            "it again.",
-        )
-
-
 @router.get("/clusters")
 def clusters_page(
+    _: CanRead,
     request: Request,
     store: Store,
     cache: Cache,
@@ -271,6 +259,7 @@ def cluster_url(cluster_id: str, query: list[tuple[str, str]] | None = None) -> 
 
 @router.get("/cluster/{cluster_id}")
 def cluster_view(
+    _: CanRead,
     request: Request,
     store: Store,
     cache: Cache,
@@ -299,18 +288,15 @@ def cluster_view(
         except NotFoundError as exc:
             problem, code = str(exc), status.HTTP_404_NOT_FOUND
     first = [m.id for m in members.items[:2]]
-    token = csrf_token(request)
-    response = render(
+    return render(
         request, "cluster.html", code, nav="clusters", cluster=cluster, members=members,
         members_url=lambda at: cluster_url(cluster_id, [("offset", str(at))]) + "#members",
         payload=network_payload(to_network(sub, [actor], DEFAULT_VIEW_LIMIT), None),
         why=why, why_error=problem, a=a or (first[0] if first else ""),
-        b=b or (first[-1] if len(first) > 1 else ""), csrf=token,
+        b=b or (first[-1] if len(first) > 1 else ""),
         done=done if done in DECISION_ACTIONS else "", now=now,
         other_clusters=sorted({w.other_cluster for w in cluster.explanation.weak_links}),
     )  # fmt: skip
-    keep_csrf(request, response, token)
-    return response
 
 
 def decision_records(
@@ -330,21 +316,22 @@ def decision_records(
     return ticked
 
 
-@router.post("/cluster/{cluster_id}/decisions", response_class=RedirectResponse)
+@router.post(
+    "/cluster/{cluster_id}/decisions", response_class=RedirectResponse,
+    dependencies=[CsrfProtected],
+)  # fmt: skip
 def cluster_decision(
-    request: Request,
+    _: CanAnnotate,
     store: Store,
     cluster_id: str,
     action: Annotated[str, Form(max_length=20)],
     by: Annotated[str, Form(max_length=200)],
-    csrf: Annotated[str, Form(max_length=200)] = "",
     records: Annotated[list[str] | None, Form()] = None,
     other: Annotated[str, Form(max_length=200)] = "",
     note: Annotated[str, Form(max_length=2000)] = "",
 ) -> RedirectResponse:
     """Record the decision with the same code as the API, then show the cluster again:
     this one if it still exists, else the one the first record is in now."""
-    check_csrf(request, csrf)
     require_node(store, NodeRef(Label.ACTOR, cluster_id))
     if not by.strip():
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "say who decides (Analyst)")
@@ -375,6 +362,7 @@ ChartSubstances = Annotated[
 
 @router.get("/trends")
 def trends_page(
+    _: CanRead,
     request: Request,
     store: Store,
     cache: Cache,
@@ -395,7 +383,11 @@ def trends_page(
 
 @router.get("/trends/chart.svg", response_class=Response)
 def trends_chart(
-    store: Store, cache: Cache, period: Period = "quarter", substance: ChartSubstances = None
+    _: CanRead,
+    store: Store,
+    cache: Cache,
+    period: Period = "quarter",
+    substance: ChartSubstances = None,
 ) -> Response:
     """Offers, requests and seizures per period of each substance, with its scheduling
     date, as an SVG image (the PMK methyl/ethyl glycidate pair by default)."""
@@ -446,6 +438,7 @@ def flow_network(store: GraphStore, counts: FlowCounts) -> dict[str, Any]:
 
 @router.get("/routes")
 def routes_page(
+    _: CanRead,
     request: Request,
     store: Store,
     cache: Cache,
@@ -462,8 +455,8 @@ def routes_page(
 
 
 def error_page(request: Request, status_code: int, message: str) -> HTMLResponse:
-    titles = {400: "Bad request", 403: "Forbidden", 404: "Not found", 413: "Too large",
-              422: "Invalid request"}  # fmt: skip
+    titles = {400: "Bad request", 401: "Sign in", 403: "Forbidden", 404: "Not found",
+              413: "Too large", 422: "Invalid request", 429: "Too many requests"}  # fmt: skip
     return render(
         request, "error.html", status_code, code=status_code,
         title=titles.get(status_code, "Something went wrong"), message=message,

@@ -13,11 +13,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import pairwise
 
+from graph.limits import MAX_PATH_DEPTH, PATH_EXPANSION_BUDGET, time_budget
 from graph.schema import Edge, Node, NodeRef
 from graph.store import GraphStore, NodeFilter
 
-MAX_DEPTH = 6
-EXPANSION_BUDGET = 5000
+MAX_DEPTH = MAX_PATH_DEPTH
+EXPANSION_BUDGET = PATH_EXPANSION_BUDGET
 
 
 @dataclass(slots=True)
@@ -52,7 +53,21 @@ def shortest_paths(
     max_paths: int = 10,
     budget: int = EXPANSION_BUDGET,
 ) -> PathResult:
-    """Up to `max_paths` shortest paths of at most `max_depth` hops (both ends must exist)."""
+    """Up to `max_paths` shortest paths of at most `max_depth` hops (both ends must exist),
+    under the query time budget (QueryTimeoutError, 504, past it)."""
+    with time_budget():
+        return _shortest_paths(store, source, target, max_depth, flt, max_paths, budget)
+
+
+def _shortest_paths(
+    store: GraphStore,
+    source: NodeRef,
+    target: NodeRef,
+    max_depth: int,
+    flt: NodeFilter | None,
+    max_paths: int,
+    budget: int,
+) -> PathResult:
     max_depth = min(max_depth, MAX_DEPTH)
     flt = flt or NodeFilter()
     if flt.labels is not None:  # the ends are always allowed, whatever kinds lie between

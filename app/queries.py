@@ -49,6 +49,7 @@ from app.models import (
 from graph.analysis import META_NAME as ANALYSIS_META
 from graph.checks import ALERTS_META
 from graph.exports import iter_cluster_summaries, posting_summary
+from graph.limits import time_budget
 from graph.linking import (
     CLUSTERS_META,
     DECISION_ACTIONS,
@@ -84,12 +85,13 @@ def neighbourhood(
     store: GraphStore, seeds: list[NodeRef], depth: int, flt: NodeFilter, limit: int
 ) -> Subgraph:
     """The seeds' ego network; NotFoundError (404) names a seed that is not stored rather
-    than answering an empty graph."""
-    found = {n.ref for n in store.get_nodes(seeds)}
-    for seed in seeds:
-        if seed not in found:
-            raise NotFoundError(seed)
-    return store.ego(seeds, depth, flt, limit)
+    than answering an empty graph. Under the query time budget (504 past it)."""
+    with time_budget():
+        found = {n.ref for n in store.get_nodes(seeds)}
+        for seed in seeds:
+            if seed not in found:
+                raise NotFoundError(seed)
+        return store.ego(seeds, depth, flt, limit)
 
 
 # --- search ----------------------------------------------------------------------------------
@@ -112,8 +114,15 @@ def _dedupe(nodes: Iterable[Node]) -> list[Node]:
 def search_nodes(
     store: GraphStore, query: str, labels: Iterable[Label] | None, limit: int, offset: int
 ) -> SearchPage:
-    """Store search, led by the query's normalised identifier when one is stored."""
-    labels = frozenset(labels) if labels else None
+    """Store search, led by the query's normalised identifier when one is stored; under the
+    query time budget (504 past it)."""
+    with time_budget():
+        return _search_nodes(store, query, frozenset(labels) if labels else None, limit, offset)
+
+
+def _search_nodes(
+    store: GraphStore, query: str, labels: frozenset[Label] | None, limit: int, offset: int
+) -> SearchPage:
     ident = identifier_ref(query)
     head: list[Node] = []
     if ident is not None and (labels is None or Label.IDENTIFIER in labels):
@@ -142,9 +151,11 @@ def entity_detail(store: GraphStore, ref: NodeRef, limit: int, offset: int) -> E
 
     Why offset+limit+1 neighbours are enough: there is at least one edge to each neighbour,
     and neighbours come in a fixed order, so the first offset+limit edges are all among them.
+    Under the query time budget (504 past it): a far page of a hub reads many neighbours.
     """
     node = require_node(store, ref)
-    sub = store.ego([ref], 1, limit=offset + limit + 2)
+    with time_budget():
+        sub = store.ego([ref], 1, limit=offset + limit + 2)
     order = {n.ref: i for i, n in enumerate(sub.nodes)}
     edges = sorted(
         _touching(sub.edges, ref),

@@ -42,7 +42,8 @@ def server_app() -> FastAPI:
     """uvicorn's factory in the subprocess: the real app plus a bare endpoint."""
     from app.main import create_app
 
-    app = create_app(settings=Settings(db=Path(os.environ["PREXUS_DB"])))
+    # no rate limit: it would turn the load into 429s (the audit trail stays: it is real cost)
+    app = create_app(settings=Settings(db=Path(os.environ["PREXUS_DB"]), rate_limit_per_minute=0))
 
     @app.get("/bench/bare", include_in_schema=False)
     def bare() -> dict[str, bool]:

@@ -11,9 +11,10 @@ the app's audit trail is not at hand (the command line).
 from __future__ import annotations
 
 import secrets
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Literal, Self
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
+from graph.documents import Document
 from graph.schema import Edge, Label, NodeRef, RelType, now_iso
 from graph.store import GraphStore, NodeFilter, Subgraph
 
@@ -62,21 +63,8 @@ def new_id(prefix: str) -> str:
     return f"{prefix}-{secrets.token_hex(4)}"
 
 
-class _Document:
-    """Dataclasses stored as documents: plain dicts out, unknown keys ignored on the way in
-    (so a later field does not break reading an older document)."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)  # type: ignore[call-overload]
-
-    @classmethod
-    def of(cls, data: dict[str, Any]) -> Self:
-        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
-        return cls(**{k: v for k, v in data.items() if k in names})
-
-
 @dataclass(slots=True)
-class Case(_Document):
+class Case(Document):
     id: str
     name: str
     owner: str
@@ -92,7 +80,7 @@ class Case(_Document):
 
 
 @dataclass(slots=True)
-class Pin(_Document):
+class Pin(Document):
     ref: str
     """`Label:key`; a cluster is its Actor node, `Actor:<cluster id>`."""
     kind: PinKind
@@ -102,7 +90,7 @@ class Pin(_Document):
 
 
 @dataclass(slots=True)
-class Annotation(_Document):
+class Annotation(Document):
     id: str
     case: str
     target: str
@@ -116,7 +104,7 @@ class Annotation(_Document):
 
 
 @dataclass(slots=True)
-class Snapshot(_Document):
+class Snapshot(Document):
     """A case view frozen as it was drawn: reopening it shows these nodes, edges and
     positions whatever the graph holds by then."""
 

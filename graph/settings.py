@@ -18,7 +18,22 @@ class Settings(BaseSettings):
     neo4j_user: str = "neo4j"
     neo4j_password: SecretStr = SecretStr("")
     neo4j_database: str | None = None
+    state_db: Path | None = Field(
+        None, description="SQLite file of API keys, sessions and the audit trail; default "
+        "prexus-state.db beside the embedded store's file, whichever backend is used"
+    )
+    rate_limit_per_minute: int = Field(
+        600, ge=0, description="Requests a key (or, without keys, a client) may make per "
+        "minute on average; 0 turns the limit off"
+    )
+    rate_limit_burst: int = Field(120, ge=1, description="Requests allowed at once")
+    session_hours: float = Field(12, gt=0, description="How long a page sign-in lasts")
 
     @property
     def backend(self) -> str:
         return "neo4j" if self.neo4j_uri else "sqlite"
+
+    @property
+    def state_db_path(self) -> Path:
+        """Kept apart from the graph so keys and the audit trail survive a graph reload."""
+        return self.state_db or self.db.with_name("prexus-state.db")

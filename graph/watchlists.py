@@ -27,10 +27,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Self
+from dataclasses import dataclass, field
+from typing import Any
 
 from graph.alerts import Reappearance
+from graph.documents import Document
 from graph.exports import cluster_records
 from graph.linking import CLUSTERS_META
 from graph.schema import Edge, Label, Node, NodeRef, RelType, now_iso
@@ -58,21 +59,8 @@ class WatchError(ValueError):
     """A watch request that cannot apply (a cluster that does not exist...)."""
 
 
-class _Document:
-    """Dataclasses kept as documents; unknown keys are ignored on the way in, so an older
-    or newer document still reads."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)  # type: ignore[call-overload]
-
-    @classmethod
-    def of(cls, data: dict[str, Any]) -> Self:
-        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
-        return cls(**{k: v for k, v in data.items() if k in names})
-
-
 @dataclass(slots=True)
-class Watch(_Document):
+class Watch(Document):
     id: str
     kind: str
     target: str
@@ -93,7 +81,7 @@ class Watch(_Document):
 
 
 @dataclass(slots=True)
-class WatchAlert(_Document):
+class WatchAlert(Document):
     id: str
     watch: str
     kind: str

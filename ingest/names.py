@@ -67,19 +67,25 @@ def _name_tokens(name: str) -> list[str]:
 
 
 def _strip_legal_forms(tokens: list[str]) -> list[str]:
-    """Drop legal forms from both ends, repeatedly ("Co., Ltd."), keeping at least one token."""
+    """Drop legal forms from both ends, repeatedly ("Co., Ltd."), keeping at least one token.
+
+    Moves two indices rather than slicing the list at each step, so a name of thousands of
+    "Co." costs linear time, not quadratic."""
+    first, end = 0, len(tokens)
     stripped = True
     while stripped:
         stripped = False
         for form in _LEGAL_SUFFIXES:
-            if len(tokens) > len(form) and tuple(tokens[-len(form) :]) == form:
-                tokens, stripped = tokens[: -len(form)], True
+            size = len(form)
+            if end - first > size and tuple(tokens[end - size : end]) == form:
+                end, stripped = end - size, True
                 break
         for form in _LEGAL_PREFIXES:
-            if len(tokens) > len(form) and tuple(tokens[: len(form)]) == form:
-                tokens, stripped = tokens[len(form) :], True
+            size = len(form)
+            if end - first > size and tuple(tokens[first : first + size]) == form:
+                first, stripped = first + size, True
                 break
-    return tokens
+    return tokens[first:end]
 
 
 def normalise_company(name: str) -> str:

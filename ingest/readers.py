@@ -11,20 +11,29 @@ import csv
 import gzip
 import io
 import json
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-MAX_FIELD_CHARS = 100_000
-"""Longest value a field may hold (a posting body is rarely over 20k characters)."""
-MAX_RECORD_CHARS = 1_000_000
-"""Longest raw record (line or array item)."""
-MAX_JSON_DEPTH = 20
-"""Deepest nesting accepted in a JSON record."""
+from graph.limits import (
+    GZIP_RATIO_FROM_BYTES,
+    MAX_FIELD_CHARS,
+    MAX_FIELD_NAME_CHARS,
+    MAX_GZIP_RATIO,
+    MAX_JSON_ARRAY_BYTES,
+    MAX_JSON_DEPTH,
+    MAX_RECORD_CHARS,
+)
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+"""Lone UTF-16 surrogates (JSON can write them as escapes): not text, and no store takes them."""
+_MAX_LINE_BYTES = 4 * MAX_RECORD_CHARS + 4
+"""A line of MAX_RECORD_CHARS characters is at most this long in UTF-8 (BOM and newline
+too); a longer line is rejected without ever being held whole."""
 
 
 class InputFileError(OSError):
@@ -80,27 +89,82 @@ def file_format(path: Path) -> str:
     raise InputFileError(f"{path}: unsupported file type (expected .csv, .jsonl or .json[.gz])")
 
 
+class _GzipReader(gzip.GzipFile):
+    """A gzip stream that refuses to expand past MAX_GZIP_RATIO times its compressed size
+    (once past GZIP_RATIO_FROM_BYTES): a small upload must not become terabytes to read."""
+
+    def __init__(self, path: Path, handle: io.BufferedReader) -> None:
+        super().__init__(fileobj=handle)
+        self._path, self._compressed = path, handle
+
+    def _check_ratio(self) -> None:
+        expanded = self.tell()
+        if expanded > GZIP_RATIO_FROM_BYTES and expanded > MAX_GZIP_RATIO * max(
+            self._compressed.tell(), 1
+        ):
+            raise InputFileError(
+                f"{self._path}: expands more than {MAX_GZIP_RATIO} times; not read "
+                "(a decompression bomb?)"
+            )
+
+    def read(self, size: int | None = -1) -> bytes:
+        """Up to `size` bytes (all when negative), a megabyte at a time, checking the ratio
+        after each, so a bomb stops at the first megabytes rather than at `size`."""
+        wanted = -1 if size is None or size < 0 else size
+        parts, got = [], 0
+        while wanted < 0 or got < wanted:
+            step = 1 << 20 if wanted < 0 else min(1 << 20, wanted - got)
+            chunk = super().read(step)
+            if not chunk:
+                break
+            parts.append(chunk)
+            got += len(chunk)
+            self._check_ratio()
+        return b"".join(parts)
+
+    def readline(self, size: int | None = -1) -> bytes:
+        line = super().readline(size)
+        self._check_ratio()
+        return line
+
+
 def _open_binary(path: Path) -> io.BufferedIOBase:
     try:
         handle = path.open("rb")
     except OSError as exc:
         raise InputFileError(f"{path}: cannot open: {exc.strerror or exc}") from None
     if path.suffix.lower() == ".gz":
-        return gzip.GzipFile(fileobj=handle)  # type: ignore[return-value]
+        return _GzipReader(path, handle)  # type: ignore[return-value]
     return handle  # type: ignore[return-value]
 
 
-def _decoded_lines(path: Path) -> Iterator[tuple[int, str | None, bytes]]:
-    """(line number, text or None when not UTF-8, raw bytes), BOM stripped."""
+def _bounded_lines(handle: io.BufferedIOBase) -> Iterator[tuple[bytes, bool]]:
+    """(line, whether it was too long) for each line; a line over _MAX_LINE_BYTES is read
+    past in bounded steps and only its first 2,000 bytes come out, so memory stays bounded
+    whatever the file holds (one 10 GB line, a gzip of zeros)."""
+    while line := handle.readline(_MAX_LINE_BYTES):
+        if len(line) < _MAX_LINE_BYTES or line.endswith(b"\n"):
+            yield line, False
+            continue
+        while (rest := handle.readline(_MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
+            pass
+        yield line[:2000], True
+
+
+def _decoded_lines(path: Path) -> Iterator[tuple[int, str | None, bytes, str]]:
+    """(line number, text or None, raw bytes, why the text is None), BOM stripped."""
     try:
         with _open_binary(path) as handle:
-            for number, raw in enumerate(handle, start=1):
+            for number, (raw, too_long) in enumerate(_bounded_lines(handle), start=1):
                 if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
                     raw = raw[3:]
+                if too_long:
+                    yield number, None, raw, f"record longer than {MAX_RECORD_CHARS:,} characters"
+                    continue
                 try:
-                    yield number, raw.decode("utf-8"), raw
+                    yield number, raw.decode("utf-8"), raw, ""
                 except UnicodeDecodeError:
-                    yield number, None, raw
+                    yield number, None, raw, "not valid UTF-8"
     except (OSError, EOFError) as exc:
         raise InputFileError(f"{path}: cannot read: {exc}") from None
 
@@ -112,6 +176,8 @@ def check_value(name: str, value: Any) -> str | None:
             return f"field longer than {MAX_FIELD_CHARS:,} characters ({len(value):,})"
         if _CONTROL.search(value):
             return "binary or control characters in field"
+        if _SURROGATE.search(value):
+            return "unpaired surrogate escape in field (not text)"
     elif isinstance(value, list):
         for item in value:
             problem = check_value(name, item)
@@ -120,19 +186,42 @@ def check_value(name: str, value: Any) -> str | None:
     return None
 
 
-def _depth(value: Any, level: int = 0) -> int:
-    if isinstance(value, dict):
-        return max((_depth(v, level + 1) for v in value.values()), default=level + 1)
-    if isinstance(value, list):
-        return max((_depth(v, level + 1) for v in value), default=level + 1)
-    return level
+def check_name(name: str) -> str | None:
+    """Why a field name is unacceptable (it becomes a property name), or None when fine."""
+    if len(name) > MAX_FIELD_NAME_CHARS:
+        return f"field name longer than {MAX_FIELD_NAME_CHARS} characters"
+    if _CONTROL.search(name) or _SURROGATE.search(name):
+        return "binary or control characters in field name"
+    return None
+
+
+def _deeper_than(value: Any, levels: int) -> bool:
+    """Whether lists and objects nest more than `levels` deep: level by level, without
+    recursion (a record the JSON parser took may still be too deep for Python's stack)."""
+    containers = [value] if isinstance(value, (dict, list)) else []
+    depth = 0
+    while containers:
+        depth += 1
+        if depth > levels:
+            return True
+        containers = [
+            child
+            for container in containers
+            for child in (container.values() if isinstance(container, dict) else container)
+            if isinstance(child, (dict, list))
+        ]
+    return False
 
 
 def _validated(file: str, line: int, data: Any, raw: str) -> RawRecord | Rejection:
     if not isinstance(data, dict):
-        return Rejection(file, line, None, "record is not a JSON object", raw)
-    if _depth(data) > MAX_JSON_DEPTH:
-        return Rejection(file, line, None, f"JSON nested deeper than {MAX_JSON_DEPTH}", raw)
+        return Rejection(file, line, None, "record is not a JSON object", raw[:2000])
+    if _deeper_than(data, MAX_JSON_DEPTH):
+        return Rejection(file, line, None, f"JSON nested deeper than {MAX_JSON_DEPTH}", raw[:2000])
+    for name in data:
+        problem = check_name(name)
+        if problem:
+            return Rejection(file, line, None, problem, raw[:2000])
     for name, value in data.items():
         problem = check_value(name, value)
         if problem:
@@ -140,11 +229,35 @@ def _validated(file: str, line: int, data: Any, raw: str) -> RawRecord | Rejecti
     return RawRecord(file, line, data, raw)
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number")
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if math.isinf(number):
+        raise ValueError(f"number out of range: {text[:40]}")
+    return number
+
+
+_DECODER = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite)
+"""Standard JSON only: NaN, Infinity and overflowing numbers are rejected, not stored."""
+
+
+def _json_problem(exc: ValueError | RecursionError) -> str:
+    """The rejection reason for a record the decoder refused."""
+    if isinstance(exc, json.JSONDecodeError):
+        return f"malformed JSON: {exc.msg}"
+    if isinstance(exc, RecursionError):
+        return f"JSON nested deeper than {MAX_JSON_DEPTH}"
+    return f"malformed JSON: {str(exc)[:200]}"  # a number too long or out of range
+
+
 def read_jsonl(path: Path) -> Iterator[RawRecord | Rejection]:
     name = str(path)
-    for number, text, raw in _decoded_lines(path):
+    for number, text, raw, problem in _decoded_lines(path):
         if text is None:
-            yield Rejection(name, number, None, "not valid UTF-8", raw[:2000].decode("latin-1"))
+            yield Rejection(name, number, None, problem, raw[:2000].decode("latin-1"))
             continue
         stripped = text.strip()
         if not stripped:
@@ -154,10 +267,9 @@ def read_jsonl(path: Path) -> Iterator[RawRecord | Rejection]:
                             "characters", stripped[:2000])
             continue
         try:
-            data = json.loads(stripped)
-        except (json.JSONDecodeError, RecursionError) as exc:
-            reason = f"malformed JSON: {exc.msg}" if hasattr(exc, "msg") else "malformed JSON"
-            yield Rejection(name, number, None, reason, stripped[:2000])
+            data = _DECODER.decode(stripped)
+        except (ValueError, RecursionError) as exc:
+            yield Rejection(name, number, None, _json_problem(exc), stripped[:2000])
             continue
         yield _validated(name, number, data, stripped)
 
@@ -165,12 +277,12 @@ def read_jsonl(path: Path) -> Iterator[RawRecord | Rejection]:
 def read_csv(path: Path) -> Iterator[RawRecord | Rejection]:
     """CSV with a header row; the line number is the file line where the row starts."""
     name = str(path)
-    pending: list[tuple[int, str]] = []
+    pending: list[tuple[int, str, str]] = []  # line, why, raw
 
     def lines() -> Iterator[str]:
-        for number, text, raw in _decoded_lines(path):
+        for number, text, raw, problem in _decoded_lines(path):
             if text is None:
-                pending.append((number, raw[:2000].decode("latin-1")))
+                pending.append((number, problem, raw[:2000].decode("latin-1")))
                 yield "\n"  # keep csv's row count in step; the row is rejected below
                 continue
             yield text
@@ -185,7 +297,10 @@ def read_csv(path: Path) -> Iterator[RawRecord | Rejection]:
         raise InputFileError(f"{path}: cannot read the header row: {exc}") from None
     columns = [c.strip() for c in header]
     if pending:
-        raise InputFileError(f"{path}: the header row is not valid UTF-8")
+        raise InputFileError(f"{path}: the header row: {pending[0][1]}")
+    for column in columns:
+        if problem := check_name(column):
+            raise InputFileError(f"{path}: the header row: {problem}")
     start = reader.line_num + 1
     while True:
         try:
@@ -199,8 +314,8 @@ def read_csv(path: Path) -> Iterator[RawRecord | Rejection]:
         line = start
         start = reader.line_num + 1
         if pending and pending[0][0] <= line:
-            bad_line, raw = pending.pop(0)
-            yield Rejection(name, bad_line, None, "not valid UTF-8", raw)
+            bad_line, problem, raw = pending.pop(0)
+            yield Rejection(name, bad_line, None, problem, raw)
             continue
         if not cells or cells == [""]:
             continue
@@ -219,25 +334,30 @@ def read_json_array(path: Path) -> Iterator[RawRecord | Rejection]:
     name = str(path)
     try:
         with _open_binary(path) as handle:
-            blob = handle.read()
+            blob = handle.read(MAX_JSON_ARRAY_BYTES + 1)
     except (OSError, EOFError) as exc:
         raise InputFileError(f"{path}: cannot read: {exc}") from None
+    if len(blob) > MAX_JSON_ARRAY_BYTES:
+        raise InputFileError(
+            f"{path}: a JSON array over {MAX_JSON_ARRAY_BYTES:,} bytes; write JSONL instead"
+        )
     try:
         text = blob.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InputFileError(f"{path}: not valid UTF-8 at byte {exc.start}") from None
-    decoder = json.JSONDecoder()
     pos = _skip_space(text, 0)
     if pos >= len(text) or text[pos] != "[":
         raise InputFileError(f"{path}: expected a JSON array of records")
     pos = _skip_space(text, pos + 1)
+    line, counted = 1, 0  # lines counted up to `counted`: each item adds its own stretch
     while pos < len(text) and text[pos] != "]":
-        line = text.count("\n", 0, pos) + 1
+        line += text.count("\n", counted, pos)
+        counted = pos
         try:
-            data, end = decoder.raw_decode(text, pos)
-        except (json.JSONDecodeError, RecursionError):
-            yield Rejection(name, line, None, "malformed JSON in array; the rest of the file "
-                            "from here is in raw", text[pos:])
+            data, end = _DECODER.raw_decode(text, pos)
+        except (ValueError, RecursionError) as exc:
+            yield Rejection(name, line, None, f"{_json_problem(exc)} in array; the rest of the "
+                            "file from here is in raw", text[pos:])
             return
         yield _validated(name, line, data, text[pos:end])
         pos = _skip_space(text, end)

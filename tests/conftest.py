@@ -12,8 +12,10 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+from web_fixtures import CHROMIUM_ARGS, chromium_path
 
 from graph.settings import Settings
 from graph.sqlite_store import SQLiteStore
@@ -23,6 +25,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import neo4j_server  # noqa: E402
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -81,6 +86,18 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GraphStore
         yield backend
     finally:
         backend.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Headless Chromium, one per browser test module; skips without playwright or Chromium
+    (fails under CI=true without Chromium)."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    executable = chromium_path()
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
 
 
 DEMO_ORDER = ("platforms", "routes", "operators", "contacts", "postings", "seizures")

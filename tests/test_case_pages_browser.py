@@ -19,27 +19,23 @@ pytest.importorskip("playwright.sync_api")
 import test_pages_browser as shared
 from playwright.sync_api import Page
 from test_pages_browser import Watch, drawn, entity_url, node_point, painted_pixels
-from web_fixtures import SAMPLE, XSS_TITLE, build_sample_graph, live_server
+from web_fixtures import SAMPLE, XSS_TITLE, build_sample_graph, live_server, sqlite_store
 
 from graph.exports import iter_cluster_summaries
 from graph.linking import link_actors
 from graph.sqlite_store import SQLiteStore
 
 pytestmark = pytest.mark.browser
-browser = shared.browser
 watched = shared.watched
 S = SAMPLE
 
 
 @pytest.fixture(scope="module")
 def sample_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SQLiteStore]:
-    store = SQLiteStore(tmp_path_factory.mktemp("case-browser") / "prexus.db")
-    build_sample_graph(store)
-    link_actors(store)
-    try:
+    with sqlite_store(tmp_path_factory.mktemp("case-browser")) as store:
+        build_sample_graph(store)
+        link_actors(store)
         yield store
-    finally:
-        store.close()
 
 
 @pytest.fixture(scope="module")

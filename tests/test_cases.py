@@ -46,6 +46,16 @@ def open_case(client: TestClient, name: str = "PMK vendors", **extra: object) ->
     return response.json()
 
 
+def open_pinned_case(client: TestClient, cluster: str, note: str | None = None) -> dict:
+    """A case with `cluster` pinned and, given `note`, that note on P1: the work the
+    snapshot, activity and delete tests start from."""
+    case = open_case(client)
+    client.post(f"/api/cases/{case['id']}/pins", json={"cluster": cluster})
+    if note is not None:
+        client.post(f"/api/cases/{case['id']}/annotations", json={"node": str(S.p1), "text": note})
+    return case
+
+
 def test_cases_open_list_update_and_page(client: TestClient) -> None:
     first = open_case(client, members=["alice", " alice ", "bob"], description="from tip 12")
     assert first["owner"] == "local" and first["status"] == "open"
@@ -152,9 +162,7 @@ def test_annotations_on_nodes_and_edges(client: TestClient) -> None:
 def test_a_snapshot_reopens_as_it_was_after_the_graph_changes(
     client: TestClient, store: GraphStore, cluster: str
 ) -> None:
-    case = open_case(client)
-    client.post(f"/api/cases/{case['id']}/pins", json={"cluster": cluster})
-    client.post(f"/api/cases/{case['id']}/annotations", json={"node": str(S.p1), "text": "then"})
+    case = open_pinned_case(client, cluster, "then")
     drawn = client.get(f"/api/cases/{case['id']}/network", params={"limit": 100}).json()
     positions = {n["id"]: {"x": float(i * 10), "y": -float(i)} for i, n in
                  enumerate(drawn["nodes"])}  # fmt: skip
@@ -186,8 +194,7 @@ def test_a_snapshot_reopens_as_it_was_after_the_graph_changes(
 
 
 def test_activity_says_who_did_what(client: TestClient, cluster: str) -> None:
-    case = open_case(client)
-    client.post(f"/api/cases/{case['id']}/pins", json={"cluster": cluster})
+    case = open_pinned_case(client, cluster)
     client.patch(f"/api/cases/{case['id']}", json={"status": "closed"})
     log = client.get(f"/api/cases/{case['id']}/activity").json()
     assert [e["action"] for e in log["items"]] == ["create", "pin", "update"]
@@ -212,9 +219,7 @@ def test_only_owner_members_or_admins_change_a_case(store: GraphStore) -> None:
 def test_deleting_a_case_removes_its_work_not_the_evidence(
     client: TestClient, store: GraphStore, cluster: str
 ) -> None:
-    case = open_case(client)
-    client.post(f"/api/cases/{case['id']}/pins", json={"cluster": cluster})
-    client.post(f"/api/cases/{case['id']}/annotations", json={"node": str(S.p1), "text": "x"})
+    case = open_pinned_case(client, cluster, "x")
     client.post(f"/api/cases/{case['id']}/snapshots", json={})
     other = open_case(client, "Other")
     before = store.counts()

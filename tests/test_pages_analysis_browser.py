@@ -20,25 +20,21 @@ import test_pages_browser as shared
 from playwright.sync_api import Page
 from test_api_analysis import PMK_ETHYL, PMK_METHYL, analysed
 from test_pages_browser import Watch, drawn, node_point, painted_pixels
-from web_fixtures import live_server
+from web_fixtures import live_server, sqlite_store
 
 from graph.exports import iter_cluster_summaries
 from graph.sqlite_store import SQLiteStore
 
 pytestmark = pytest.mark.browser
-browser = shared.browser
 watched = shared.watched
 
 
 @pytest.fixture(scope="module")
 def demo_store(tmp_path_factory: pytest.TempPathFactory, demo_world: Path) -> Iterator[SQLiteStore]:
     folder = tmp_path_factory.mktemp("analysis-browser")
-    store = SQLiteStore(folder / "prexus.db")
-    analysed(store, demo_world, folder)
-    try:
+    with sqlite_store(folder) as store:
+        analysed(store, demo_world, folder)
         yield store
-    finally:
-        store.close()
 
 
 @pytest.fixture(scope="module")

@@ -12,10 +12,8 @@ from urllib.parse import urlsplit
 import pytest
 
 pytest.importorskip("playwright.sync_api")
-from playwright.sync_api import Browser, Page, Route, sync_playwright
-from web_fixtures import CHROMIUM_ARGS, XSS_TITLE, build_sample_graph, chromium_path, live_server
-
-from graph.sqlite_store import SQLiteStore
+from playwright.sync_api import Browser, Page, Route
+from web_fixtures import XSS_TITLE, sample_site
 
 pytestmark = pytest.mark.browser
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -24,22 +22,8 @@ SALT = "agreed-out-of-band-for-exchange-42"
 
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    store = SQLiteStore(tmp_path_factory.mktemp("watch-browser") / "prexus.db")
-    build_sample_graph(store)
-    try:
-        with live_server(store) as url:
-            yield url
-    finally:
-        store.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    executable = chromium_path()
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
+    with sample_site(tmp_path_factory.mktemp("watch-browser")) as url:
+        yield url
 
 
 @pytest.fixture

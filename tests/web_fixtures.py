@@ -14,10 +14,13 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from graph.schema import Label, NodeRef, Provenance, make_edge, make_node
+from graph.sqlite_store import SQLiteStore
 from graph.store import GraphStore
 
 XSS_TITLE = "<script>alert(1)</script> PMK oil <img src=x onerror=alert(1)>"
@@ -126,16 +129,16 @@ def free_port() -> int:
 
 
 @contextmanager
-def live_server(store: GraphStore) -> Iterator[str]:
-    """uvicorn serving create_app(store) on a free loopback port, in a thread; yields the
-    base URL and stops the server on exit."""
+def live_server(store: GraphStore, app: Any = None) -> Iterator[str]:
+    """uvicorn serving `app` (default: create_app(store)) on a free loopback port, in a
+    thread; yields the base URL and stops the server on exit."""
     import uvicorn
 
     from app.main import create_app
 
     config = uvicorn.Config(
-        create_app(store=store), host="127.0.0.1", port=free_port(), log_level="warning",
-        lifespan="on",
+        app or create_app(store=store), host="127.0.0.1", port=free_port(),
+        log_level="warning", lifespan="on",
     )  # fmt: skip
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
@@ -150,6 +153,25 @@ def live_server(store: GraphStore) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@contextmanager
+def sqlite_store(folder: Path) -> Iterator[SQLiteStore]:
+    """An empty SQLite store in `folder`, closed on exit: a browser module's own store."""
+    store = SQLiteStore(folder / "prexus.db")
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+@contextmanager
+def sample_site(folder: Path) -> Iterator[str]:
+    """The sample graph in a SQLite store in `folder`, served live; yields the base URL."""
+    with sqlite_store(folder) as store:
+        build_sample_graph(store)
+        with live_server(store) as url:
+            yield url
 
 
 def chromium_path() -> str:

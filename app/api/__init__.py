@@ -5,9 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from app.api import (
+    admin,
     alerts,
+    cases,
     centrality,
     clusters,
+    deconflict,
     entities,
     export,
     ingest,
@@ -17,9 +20,12 @@ from app.api import (
     routes,
     search,
     trends,
+    watches,
 )
+from app.auth import ACCESS_RESPONSES
 
-router = APIRouter(prefix="/api")
+router = APIRouter(prefix="/api", responses=ACCESS_RESPONSES)
 for area in (meta, search, entities, paths, export, ingest,
-             postings, clusters, trends, alerts, routes, centrality):  # fmt: skip
+             postings, clusters, trends, alerts, routes, centrality, cases,
+             admin, watches, deconflict):  # fmt: skip
     router.include_router(area.router)

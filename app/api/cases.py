@@ -7,9 +7,9 @@ its owner or a member (or an admin), so an analyst cannot edit a case they are n
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -50,6 +50,8 @@ REFUSED = {
 ViewLimit = Annotated[
     int, Query(ge=1, le=2000, description="Most nodes to draw (pins first).")
 ]
+P = TypeVar("P", bound=Page[Any])
+R = TypeVar("R")
 
 
 @contextmanager
@@ -61,6 +63,18 @@ def case_errors() -> Iterator[None]:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     except CaseError as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
+
+
+def case_page(
+    page: type[P], listed: Callable[[], tuple[int, Iterable[R]]], item: Callable[[R], Any],
+    limit: int, offset: int,
+) -> P:  # fmt: skip
+    """One page of a case's pins, annotations, snapshots or log: `listed()` is the
+    graph.cases listing at this limit and offset, `item` makes each record its model; no
+    such case answers 404."""
+    with case_errors():
+        total, found = listed()
+    return page(total=total, limit=limit, offset=offset, items=[item(r) for r in found])
 
 
 def readable_case(store: GraphStore, case_id: str) -> Case:
@@ -223,10 +237,8 @@ def list_pins(
     store: Store, principal: CanRead, case_id: str, limit: Limit = 100, offset: Offset = 0
 ) -> Page[PinOut]:
     """What is pinned, in the order it was pinned; a cluster is its `Actor:<id>`."""
-    with case_errors():
-        total, found = cases.pins(store, case_id, limit, offset)
-    return Page[PinOut](total=total, limit=limit, offset=offset,
-                        items=[PinOut(**p.to_dict()) for p in found])  # fmt: skip
+    return case_page(Page[PinOut], lambda: cases.pins(store, case_id, limit, offset),
+                     lambda pin: PinOut(**pin.to_dict()), limit, offset)  # fmt: skip
 
 
 @router.post("/{case_id}/pins", status_code=status.HTTP_201_CREATED,
@@ -263,10 +275,9 @@ def list_annotations(
     ] = None,
 ) -> Page[AnnotationOut]:  # fmt: skip
     """The case's annotations, oldest first."""
-    with case_errors():
-        total, found = cases.annotations(store, case_id, target, limit, offset)
-    return Page[AnnotationOut](total=total, limit=limit, offset=offset,
-                               items=[AnnotationOut(**a.to_dict()) for a in found])  # fmt: skip
+    return case_page(Page[AnnotationOut],
+                     lambda: cases.annotations(store, case_id, target, limit, offset),
+                     lambda note: AnnotationOut(**note.to_dict()), limit, offset)  # fmt: skip
 
 
 @router.post("/{case_id}/annotations", status_code=status.HTTP_201_CREATED,
@@ -324,10 +335,8 @@ def create_snapshot(
 def list_snapshots(
     store: Store, principal: CanRead, case_id: str, limit: Limit = 50, offset: Offset = 0
 ) -> Page[SnapshotSummary]:
-    with case_errors():
-        total, found = cases.snapshots(store, case_id, limit, offset)
-    return Page[SnapshotSummary](total=total, limit=limit, offset=offset,
-                                 items=[snapshot_summary(s) for s in found])  # fmt: skip
+    return case_page(Page[SnapshotSummary], lambda: cases.snapshots(store, case_id, limit, offset),
+                     snapshot_summary, limit, offset)  # fmt: skip
 
 
 @router.get("/{case_id}/snapshots/{snapshot_id}", responses=NOT_FOUND)
@@ -341,10 +350,8 @@ def case_activity(
     store: Store, principal: CanRead, case_id: str, limit: Limit = 100, offset: Offset = 0
 ) -> Page[ActivityOut]:
     """Who did what in the case, oldest first (the app's audit trail has every request)."""
-    with case_errors():
-        total, found = cases.activity(store, case_id, limit, offset)
-    return Page[ActivityOut](total=total, limit=limit, offset=offset,
-                             items=[activity_out(e) for e in found])  # fmt: skip
+    return case_page(Page[ActivityOut], lambda: cases.activity(store, case_id, limit, offset),
+                     activity_out, limit, offset)  # fmt: skip
 
 
 @router.get(

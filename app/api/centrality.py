@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
+from app.auth import CanRead
 from app.deps import Cache, Limit, Offset, Store
 from app.models import CentralityPage, CommunityOut, Page
 from app.queries import centrality_page, community_page
@@ -16,6 +17,7 @@ router = APIRouter(tags=["analysis"])
 
 @router.get("/centrality")
 def centrality(
+    _: CanRead,
     store: Store,
     cache: Cache,
     measure: Literal["degree", "betweenness", "pagerank", "eigenvector"] = "pagerank",
@@ -30,7 +32,7 @@ def centrality(
 
 @router.get("/communities")
 def communities(
-    store: Store, cache: Cache, limit: Limit = 50, offset: Offset = 0
+    _: CanRead, store: Store, cache: Cache, limit: Limit = 50, offset: Offset = 0
 ) -> Page[CommunityOut]:
     """Louvain communities of the last analysis, largest first, with their kinds and most
     central members."""

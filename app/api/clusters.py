@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, status
 
 from app.api.entities import NOT_FOUND
+from app.auth import CanAnnotate, CanRead
 from app.deps import Cache, Limit, Offset, Store, parse_ref
 from app.models import (
     ClusterOut,
@@ -37,6 +38,7 @@ def bad_request(exc: InvalidRequestError) -> HTTPException:
 
 @router.get("/clusters")
 def clusters(
+    _: CanRead,
     store: Store,
     cache: Cache,
     limit: Annotated[int, Query(ge=1, le=100, description="Clusters per page.")] = 20,
@@ -49,7 +51,7 @@ def clusters(
 
 
 @router.post("/clusters/decisions", responses={**BAD_REQUEST, **NOT_FOUND})
-def cluster_decision(store: Store, body: DecisionIn) -> DecisionResult:
+def cluster_decision(_: CanAnnotate, store: Store, body: DecisionIn) -> DecisionResult:
     """Record an analyst's decision and re-cluster, so the answer (each record's cluster)
     already reflects it; every later clustering run applies it too. `merge` needs two or
     more records (any member of each cluster); `split` takes the records out of their
@@ -61,13 +63,15 @@ def cluster_decision(store: Store, body: DecisionIn) -> DecisionResult:
 
 
 @router.get("/clusters/{cluster_id}", responses=NOT_FOUND)
-def cluster(store: Store, cache: Cache, cluster_id: str) -> ClusterOut:
+def cluster(_: CanRead, store: Store, cache: Cache, cluster_id: str) -> ClusterOut:
     """One cluster with its explanation."""
     return cluster_detail(store, cache, cluster_id)
 
 
 @router.get("/clusters/{cluster_id}/members", responses=NOT_FOUND)
-def members(store: Store, cluster_id: str, limit: Limit = 100, offset: Offset = 0) -> Page[NodeOut]:
+def members(
+    _: CanRead, store: Store, cluster_id: str, limit: Limit = 100, offset: Offset = 0
+) -> Page[NodeOut]:
     """The cluster's records (postings, seizures, companies, persons, operators) in
     (kind, key) order."""
     return cluster_members(store, cluster_id, limit, offset)
@@ -75,6 +79,7 @@ def members(store: Store, cluster_id: str, limit: Limit = 100, offset: Offset = 
 
 @router.get("/clusters/{cluster_id}/why", responses={**BAD_REQUEST, **NOT_FOUND})
 def why(
+    _: CanRead,
     store: Store,
     cluster_id: str,
     a: Annotated[str, Query(description="`Label:key` of a member", examples=["Posting:P1"])],

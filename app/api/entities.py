@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
+from app.auth import CanRead
 from app.deps import Seeds, Store, View, ViewParams
 from app.models import Entity, Network, Problem
 from app.network import to_network
@@ -27,7 +28,7 @@ def ego_network(store: GraphStore, seeds: list[NodeRef], view: ViewParams) -> JS
 
 
 @router.get("/network", response_model=Network, responses={**NOT_FOUND, **BAD_FILTER})
-def network(store: Store, view: View, seeds: Seeds) -> JSONResponse:
+def network(_: CanRead, store: Store, view: View, seeds: Seeds) -> JSONResponse:
     """The neighbourhood of one or more seeds: nodes, edges, and `truncated` when the node
     limit cut it (narrow with `kinds`, `since`/`until`, a smaller `depth`)."""
     return ego_network(store, seeds, view)
@@ -38,7 +39,7 @@ def network(store: Store, view: View, seeds: Seeds) -> JSONResponse:
     response_model=Network,
     responses={**NOT_FOUND, **BAD_FILTER},
 )
-def entity_network(store: Store, label: Label, key: str, view: View) -> JSONResponse:
+def entity_network(_: CanRead, store: Store, label: Label, key: str, view: View) -> JSONResponse:
     """The entity's neighbourhood; see `/api/network` (which also takes keys that end in
     `/network`, and several seeds)."""
     return ego_network(store, [NodeRef(label, key)], view)
@@ -46,6 +47,7 @@ def entity_network(store: Store, label: Label, key: str, view: View) -> JSONResp
 
 @router.get("/entities/{label}/{key:path}", responses=NOT_FOUND)
 def entity(
+    _: CanRead,
     store: Store,
     label: Label,
     key: str,

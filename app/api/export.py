@@ -49,13 +49,13 @@ def network_file(sub: Subgraph, fmt: ExportFormat, name: str) -> Response:
 ExportLimit = Annotated[
     int, Query(ge=1, le=CLUSTER_NETWORK_LIMIT, description="Most nodes in the file.")
 ]
+RECORD_FILE_ROUTE: dict[str, Any] = {
+    "response_class": Response, "responses": {**FILE_RESPONSE, **NOT_FOUND},
+}  # fmt: skip
+"""How the cluster and case exports are documented: a file, or 404 for no such record."""
 
 
-@router.get(
-    "/export/cluster/{cluster_id}/network.{fmt}",
-    response_class=Response,
-    responses={**FILE_RESPONSE, **NOT_FOUND},
-)
+@router.get("/export/cluster/{cluster_id}/network.{fmt}", **RECORD_FILE_ROUTE)
 def export_cluster(
     _: CanRead, store: Store, cluster_id: str, fmt: ExportFormat,
     limit: ExportLimit = CLUSTER_NETWORK_LIMIT,
@@ -68,11 +68,7 @@ def export_cluster(
     return network_file(sub, fmt, file_name(fmt, f"prexus-cluster-{cluster_id}"))
 
 
-@router.get(
-    "/export/case/{case_id}/network.{fmt}",
-    response_class=Response,
-    responses={**FILE_RESPONSE, **NOT_FOUND},
-)
+@router.get("/export/case/{case_id}/network.{fmt}", **RECORD_FILE_ROUTE)
 def export_case(
     _: CanRead, store: Store, case_id: str, fmt: ExportFormat,
     limit: ExportLimit = CASE_VIEW_LIMIT,

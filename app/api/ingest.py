@@ -10,8 +10,9 @@ from itertools import islice
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, HTTPException, UploadFile, status
+from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile, status
 
+from app.auth import CanIngest
 from app.deps import Store
 from app.models import IngestResult, Problem, Rejected
 from ingest.loader import ingest_files
@@ -59,6 +60,8 @@ def _read_rejects(path: Path, name: str) -> list[Rejected]:
     },
 )
 def ingest(
+    _: CanIngest,
+    request: Request,
     store: Store,
     kind: RecordKind,
     file: Annotated[UploadFile, File(description="CSV, TSV, JSONL or JSON array; .gz too.")],
@@ -78,6 +81,8 @@ def ingest(
             store, str(kind), [path], source=source or f"upload:{name}", rejects_path=rejects
         )
         counts = summary.as_dict()
+        request.state.audit_params = {"file": name, "source": source}
+        request.state.audit_results = summary.read
         return IngestResult(
             **{
                 k: counts[k]

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from app.auth import CanRead
 from app.deps import Store
 from app.models import Health, Stats
 from graph.schema import schema_document
@@ -20,13 +21,13 @@ def health(store: Store) -> Health:
 
 
 @router.get("/schema")
-def schema() -> dict[str, Any]:
+def schema(_: CanRead) -> dict[str, Any]:
     """Node kinds, keys, properties, styles and relationship types, from graph.schema."""
     return schema_document()
 
 
 @router.get("/stats")
-def stats(store: Store) -> Stats:
+def stats(_: CanRead, store: Store) -> Stats:
     """Nodes per kind and edges per relationship type."""
     counts = store.counts()
     return Stats(

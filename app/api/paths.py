@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from app.auth import CanRead
 from app.deps import Store, node_filter, parse_ref
 from app.models import Network, PathOut, Paths, Problem, edge_id
 from app.network import to_network
@@ -60,6 +61,7 @@ def find_paths(
     responses={400: {"model": Problem}, 404: {"model": Problem, "description": "No such end"}},
 )
 def paths(
+    _: CanRead,
     store: Store,
     source: Annotated[
         str, Query(alias="from", description="`Label:key`", examples=["Posting:P0000001"])

@@ -6,9 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from app.auth import CanRead
 from app.deps import Store
 from app.models import SearchPage
 from app.queries import search_nodes
+from graph.limits import MAX_QUERY_CHARS
 from graph.schema import Label
 
 router = APIRouter(tags=["search"])
@@ -18,12 +20,13 @@ MAX_OFFSET = 10_000
 
 @router.get("/search")
 def search(
+    _: CanRead,
     store: Store,
     q: Annotated[
         str,
         Query(
             min_length=1,
-            max_length=200,
+            max_length=MAX_QUERY_CHARS,
             description="Words, a key or a contact detail.",
             examples=["+86 138 0013 8000"],
         ),

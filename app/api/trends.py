@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
+from app.auth import CanRead
 from app.deps import Cache, Limit, Offset, Store
 from app.models import SubstitutionSignals, TrendsPage
 from app.queries import substitution_page, trend_page
@@ -17,6 +18,7 @@ Period = Literal["month", "quarter", "year"]
 
 @router.get("/trends")
 def trends(
+    _: CanRead,
     store: Store,
     cache: Cache,
     period: Period = "year",
@@ -38,7 +40,7 @@ def trends(
 
 @router.get("/trends/substitution")
 def substitution(
-    store: Store, cache: Cache, limit: Limit = 50, offset: Offset = 0
+    _: CanRead, store: Store, cache: Cache, limit: Limit = 50, offset: Offset = 0
 ) -> SubstitutionSignals:
     """Scheduled substances whose postings fell after scheduling while an analogue's rose."""
     return substitution_page(store, cache, limit, offset)
