@@ -1,18 +1,25 @@
-"""Time and peak memory of run_analysis on demo worlds, against plain NetworkX in the same run.
+"""Time and peak memory of `prexus analyze` on demo worlds, against plain NetworkX in the same run.
 
     python bench/analyze.py [--postings 10000 100000] [--from-db PATH] [--keep DIR]
-    python bench/analyze.py --postings 1000000      # by hand: ingest alone takes ~20 min
+    python bench/analyze.py --postings 1000000 --keep DIR  # ingest alone takes ~12 min
 
 For each size the demo world (ingest.demo, seed 7) is ingested into a fresh SQLite store,
 kind by kind in DEMO_ORDER; --from-db analyses an existing store instead (and overwrites the
-analysis values stored in it). Then, each in a fresh process so peak RSS is its own:
+clusters, alerts and analysis values stored in it); with --keep, a store already in DIR is
+reused. Then, each in a fresh process so peak RSS is its own:
 
-- prexus: graph.analysis.run_analysis (projection, every measure, write-back, metadata);
-- plain: nx.Graph built with add_edge straight from the same store.edge_list, then
-  degree, PageRank, Louvain and betweenness with the same k and seed, as bare NetworkX calls.
+- prexus: what `prexus analyze` runs: linking (graph.linking.link_actors), the checks
+  (graph.checks.run_checks), then graph.analysis.run_analysis on the contact network
+  (projection, every measure, write-back, metadata);
+- plain: nx.Graph built with add_edge straight from the same store.edge_list, then degree,
+  PageRank, eigenvector, components, Louvain, articulation points, bridges and betweenness
+  with the same k and seed, as bare NetworkX calls. Betweenness runs at most
+  --baseline-sources sources and its time is scaled up to k (it is one search per source,
+  so linear in k; the output says when it did).
 
-Ratios are prexus / plain for the steps both do, and for the whole. Target (issue): the
-whole analysis of 1M postings within 3 minutes on 2 cores.
+Ratios are prexus / plain for the steps both do, and for run_analysis as a whole. nx.core_number
+is left out of the baseline: it is quadratic in a hub's degree (minutes at 100k). Target
+(issue 4): the whole analysis of 1M postings within 3 minutes on 2 cores.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
@@ -29,7 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import peak_rss_mb, row, timed
 
-SHARED_STEPS = ("project", "degree", "pagerank", "louvain", "betweenness")
+BASELINE_SOURCES = 32
+"""Sources the NetworkX betweenness baseline runs at most (about 15 s each at 1M)."""
 
 
 def build_store(db: Path, postings: int, folder: Path) -> None:
@@ -54,14 +63,26 @@ def relationships(all_relationships: bool) -> Any:
 
 
 def prexus_run(db: str, backend: str, all_relationships: bool) -> dict[str, Any]:
+    """The steps of app.cli's `analyze`, timed one by one."""
     from graph.analysis import run_analysis
+    from graph.checks import run_checks
+    from graph.linking import link_actors
     from graph.sqlite_store import SQLiteStore
 
     with SQLiteStore(db) as store:
+        start = time.perf_counter()
+        link_actors(store)
+        linked = time.perf_counter()
+        run_checks(store)
+        checked = time.perf_counter()
         run = run_analysis(store, backend=backend, rel_types=relationships(all_relationships))
+        done = time.perf_counter()
     return {
         "seconds": run.seconds,
         "total": run.total_seconds,
+        "link": linked - start,
+        "checks": checked - linked,
+        "command": done - start,
         "peak_mb": peak_rss_mb(),
         "nodes": run.nodes,
         "edges": run.edges,
@@ -70,7 +91,7 @@ def prexus_run(db: str, backend: str, all_relationships: bool) -> dict[str, Any]
     }
 
 
-def plain_run(db: str, all_relationships: bool) -> dict[str, Any]:
+def plain_run(db: str, all_relationships: bool, baseline_sources: int) -> dict[str, Any]:
     """The same work as bare NetworkX calls: no canonical order, no store round-trip."""
     import networkx as nx
 
@@ -78,6 +99,7 @@ def plain_run(db: str, all_relationships: bool) -> dict[str, Any]:
     from graph.sqlite_store import SQLiteStore
 
     seconds: dict[str, float] = {}
+    notes: dict[str, str] = {}
     with timed() as clock, SQLiteStore(db) as store:
         graph = nx.Graph()
         for source, target, _rel, _weight in store.edge_list(relationships(all_relationships)):
@@ -90,18 +112,31 @@ def plain_run(db: str, all_relationships: bool) -> dict[str, Any]:
         analysis.BETWEENNESS_SAMPLES,
         analysis.BETWEENNESS_WORK,
     )
-    pagerank = nx.pagerank if analysis.HAS_SCIPY else analysis._pagerank_python
+    runs = k if k is None else min(k, baseline_sources)
+    largest = graph.subgraph(max(nx.connected_components(graph), key=len))
     steps = {
         "degree": lambda: (dict(graph.degree()), nx.degree_centrality(graph)),
-        "pagerank": lambda: pagerank(graph),
+        "pagerank": lambda: nx.pagerank(graph),
+        "eigenvector": lambda: nx.eigenvector_centrality_numpy(largest),
+        "components": lambda: list(nx.connected_components(graph)),
         "louvain": lambda: nx.community.louvain_communities(graph, seed=analysis.DEFAULT_SEED),
-        "betweenness": lambda: nx.betweenness_centrality(graph, k=k, seed=analysis.DEFAULT_SEED),
+        "articulation": lambda: list(nx.articulation_points(graph)),
+        "bridges": lambda: list(nx.bridges(graph)),
+        "betweenness": lambda: nx.betweenness_centrality(graph, k=runs, seed=analysis.DEFAULT_SEED),
     }
     for name, step in steps.items():
         with timed() as clock:
             step()
         seconds[name] = clock.seconds
-    return {"seconds": seconds, "total": sum(seconds.values()), "peak_mb": peak_rss_mb()}
+    if k is not None and runs is not None and runs < k:
+        seconds["betweenness"] *= k / runs
+        notes["betweenness"] = f"ran {runs} of {k} sources, time scaled by {k / runs:.1f}"
+    return {
+        "seconds": seconds,
+        "total": sum(seconds.values()),
+        "peak_mb": peak_rss_mb(),
+        "notes": notes,
+    }
 
 
 def in_fresh_process(function: Any, *args: Any) -> dict[str, Any]:
@@ -109,9 +144,11 @@ def in_fresh_process(function: Any, *args: Any) -> dict[str, Any]:
         return pool.submit(function, *args).result()
 
 
-def report(label: str, db: Path, backend: str, all_relationships: bool) -> None:
+def report(
+    label: str, db: Path, backend: str, all_relationships: bool, baseline_sources: int
+) -> None:
     prexus = in_fresh_process(prexus_run, str(db), backend, all_relationships)
-    plain = in_fresh_process(plain_run, str(db), all_relationships)
+    plain = in_fresh_process(plain_run, str(db), all_relationships, baseline_sources)
     print(
         f"\n## {label}: {prexus['nodes']:,} nodes, {prexus['edges']:,} edges "
         f"(backend {prexus['backend']})"
@@ -121,23 +158,15 @@ def report(label: str, db: Path, backend: str, all_relationships: bool) -> None:
         base = plain["seconds"].get(step)
         ratio = f"{seconds / base:.2f}" if base else "-"
         print(row(step, f"{seconds:.2f}", "-" if base is None else f"{base:.2f}", ratio))
-    shared = sum(prexus["seconds"].get(step, 0.0) for step in SHARED_STEPS)
-    print(
-        row(
-            "shared steps",
-            f"{shared:.2f}",
-            f"{plain['total']:.2f}",
-            f"{shared / plain['total']:.2f}",
-        )
-    )
-    print(
-        row(
-            "total",
-            f"{prexus['total']:.2f}",
-            f"{plain['total']:.2f}",
-            f"{prexus['total'] / plain['total']:.2f}",
-        )
-    )
+    shared = sum(prexus["seconds"].get(step, 0.0) for step in plain["seconds"])
+    for name, mine, theirs in (
+        ("shared steps", shared, plain["total"]),
+        ("run_analysis", prexus["total"], plain["total"]),
+    ):
+        print(row(name, f"{mine:.2f}", f"{theirs:.2f}", f"{mine / theirs:.2f}"))
+    print(row("linking", f"{prexus['link']:.2f}", "-", "-"))
+    print(row("checks", f"{prexus['checks']:.2f}", "-", "-"))
+    print(row("prexus analyze", f"{prexus['command']:.2f}", "-", "-"))
     print(
         row(
             "peak RSS MB",
@@ -148,6 +177,8 @@ def report(label: str, db: Path, backend: str, all_relationships: bool) -> None:
     )
     for step, note in prexus["notes"].items():
         print(f"- {step}: {note}")
+    for step, note in plain["notes"].items():
+        print(f"- plain {step}: {note}")
 
 
 def main() -> None:
@@ -157,13 +188,20 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="write worlds and stores here, and keep them")
     parser.add_argument("--backend", default="auto", help="auto, networkx or a backend name")
     parser.add_argument(
+        "--baseline-sources",
+        type=int,
+        default=BASELINE_SOURCES,
+        help="most betweenness sources the NetworkX baseline runs (time scaled up to k)",
+    )
+    parser.add_argument(
         "--all-relationships",
         action="store_true",
         help="project every relationship, not just the contact network",
     )
     args = parser.parse_args()
+    options = (args.backend, args.all_relationships, args.baseline_sources)
     if args.from_db:
-        report(str(args.from_db), args.from_db, args.backend, args.all_relationships)
+        report(str(args.from_db), args.from_db, *options)
         return
     for postings in args.postings:
         with tempfile.TemporaryDirectory(prefix="prexus-bench-analyze-") as scratch:
@@ -173,7 +211,7 @@ def main() -> None:
                 with timed() as clock:
                     build_store(db, postings, folder)
                 print(f"\ningested {postings:,} postings in {clock.seconds:.0f} s")
-            report(f"{postings:,} postings", db, args.backend, args.all_relationships)
+            report(f"{postings:,} postings", db, *options)
 
 
 if __name__ == "__main__":

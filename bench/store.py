@@ -87,6 +87,11 @@ def sqlite_baseline(path: Path, batches: list[tuple[list, list]], *, indexed: bo
                 for i, n in enumerate(nodes)
             ],
         )
+        if indexed:  # the text index, filled the way the store fills it: one statement
+            db.execute(
+                "INSERT INTO node_fts (rowid, text) SELECT id, text FROM nodes WHERE id >= ?",
+                (next_id,),
+            )
         db.executemany(
             "INSERT INTO edges (type, src, dst, props, hash) VALUES (?, ?, ?, ?, ?)",
             [

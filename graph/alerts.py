@@ -145,8 +145,13 @@ def reappearances(store: GraphStore, window_days: int = 60) -> list[Reappearance
     """For every removed posting, the first later posting on each other platform, within
     `window_days` of the removal, that shares a non-hub identifier with it: the repost an
     analyst would ask the next platform to take down too."""
-    postings = {n.ref: n for n in store.iter_nodes(Label.POSTING)}
-    removed = [n for n in postings.values() if n.props.get("removed_at")]
+    postings: dict[NodeRef, tuple[str, str]] = {}  # (posted, platform): not whole nodes
+    removed: list[tuple[NodeRef, str, Any]] = []  # (posting, removed_at, platform)
+    for node in store.iter_nodes(Label.POSTING):
+        posted = str(node.props.get("posted_at") or node.provenance.first_seen or "")
+        postings[node.ref] = (posted, str(node.props.get("platform")))
+        if node.props.get("removed_at"):
+            removed.append((node.ref, str(node.props["removed_at"]), node.props.get("platform")))
     if not removed:
         return []
     hubs = {n.ref for n in store.iter_nodes(Label.IDENTIFIER) if n.props.get("hub")}
@@ -157,29 +162,27 @@ def reappearances(store: GraphStore, window_days: int = 60) -> list[Reappearance
             by_identifier[target].append(source)
             idents_of[source].add(target)
     found = []
-    for old in removed:
-        removed_at = str(old.props["removed_at"])
+    for old, removed_at, old_platform in removed:
         candidates: dict[NodeRef, set[NodeRef]] = defaultdict(set)
-        for ident in idents_of[old.ref]:
+        for ident in idents_of[old]:
             for other in by_identifier[ident]:
                 candidates[other].add(ident)
         limit = (date.fromisoformat(removed_at[:10]) + timedelta(days=window_days)).isoformat()
         first_on: dict[str, Reappearance] = {}
         for other_ref, shared in candidates.items():
             new = postings.get(other_ref)
-            if new is None or new.ref == old.ref:
+            if new is None or other_ref == old:
                 continue
-            posted = str(new.props.get("posted_at") or new.provenance.first_seen or "")
-            platform = str(new.props.get("platform"))
-            if not removed_at[:10] <= posted[:10] <= limit or platform == old.props.get("platform"):
+            posted, platform = new
+            if not removed_at[:10] <= posted[:10] <= limit or platform == old_platform:
                 continue
             seen = first_on.get(platform)
-            if seen is None or (posted, new.key) < (seen.reposted_at, seen.reposted):
+            if seen is None or (posted, other_ref.key) < (seen.reposted_at, seen.reposted):
                 first_on[platform] = Reappearance(
                     old.key,
-                    str(old.props.get("platform")),
+                    str(old_platform),
                     removed_at,
-                    new.key,
+                    other_ref.key,
                     platform,
                     posted,
                     sorted(i.key for i in shared),

@@ -381,13 +381,15 @@ def _weak_links(
     cluster_of: dict[NodeRef, str],
 ) -> list[tuple[str, str, NodeRef]]:
     links: set[tuple[str, str, NodeRef]] = set()
+    carriers: dict[NodeRef, list[NodeRef]] = defaultdict(list)  # one pass, not one per ident
+    for record, ids in incidence.record_ids.items():
+        for ident in ids:
+            if ident in weak:
+                carriers[ident].append(record)
     for ident, cut_signatures in weak.items():
-        clusters = {cluster_of[r] for r, ids in incidence.record_ids.items() if ident in ids}
-        home = {
-            cluster_of[r]
-            for r, ids in incidence.record_ids.items()
-            if ident in ids and ids not in cut_signatures
-        }
+        records = carriers.get(ident, [])
+        clusters = {cluster_of[r] for r in records}
+        home = {cluster_of[r] for r in records if incidence.record_ids[r] not in cut_signatures}
         for a in home:
             for b in clusters - home:
                 links.add((min(a, b), max(a, b), ident))

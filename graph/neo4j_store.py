@@ -112,8 +112,16 @@ def _edge_upsert_query(rel: RelType, source: Label, target: Label) -> str:
     )
 
 
-def _row(key_fields: dict[str, str], props: dict[str, Any], prov: Provenance) -> dict[str, Any]:
-    return {**key_fields, "props": props, "hash": props_hash(props), **prov.as_dict()}
+def _row(
+    key_fields: dict[str, str],
+    props: dict[str, Any],
+    prov: Provenance,
+    hashed: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One UNWIND row; the hash is of `hashed` (the record props, without search tokens)
+    when given, so each node's props are encoded once."""
+    digest = props_hash(props if hashed is None else hashed)
+    return {**key_fields, "props": props, "hash": digest, **prov.as_dict()}
 
 
 def _node_props(label: Label, props: dict[str, Any]) -> dict[str, Any]:
@@ -225,8 +233,7 @@ class Neo4jStore(GraphStore):
         node_groups: dict[Label, list[dict[str, Any]]] = defaultdict(list)
         for node in nodes:
             props = _node_props(node.label, node.props)
-            row = _row({"key": node.key}, props, node.provenance)
-            row["hash"] = props_hash(node.props)
+            row = _row({"key": node.key}, props, node.provenance, hashed=node.props)
             node_groups[node.label].append(row)
         edge_groups: dict[tuple[RelType, Label, Label], list[dict[str, Any]]] = defaultdict(list)
         for edge in edges:

@@ -26,6 +26,7 @@ from graph.schema import (
     RelType,
     make_edge,
     make_node,
+    relationship_type,
 )
 from ingest.identifiers import Identifier, extract_identifiers, parse_contact
 from ingest.names import find_company_names, normalise_company, normalise_person
@@ -78,10 +79,13 @@ class IngestContext:
         return self.platform_names.get(folded) or self.platform_names.get(given.casefold(), given)
 
 
+_CAPTURED = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
 def content_sha256(data: dict[str, Any]) -> str:
-    """SHA-256 of the record as captured (canonical JSON), cited in evidence reports."""
-    blob = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(blob.encode()).hexdigest()
+    """SHA-256 of the record as captured (canonical JSON), cited in evidence reports. One
+    encoder built once: json.dumps with options builds a new one per call."""
+    return hashlib.sha256(_CAPTURED.encode(data).encode()).hexdigest()
 
 
 _REQUEST_CUES = re.compile(
@@ -104,57 +108,48 @@ def infer_posting_kind(text: str) -> str:
     return "request" if requests > offers else "offer"
 
 
+MEMO_SIZE = 16_384
+"""Entries kept by each memo below. The same contacts, names, platforms and titles recur
+across thousands of records: their parsing and node checks run once per value, not once per
+record, and the memos stay bounded (a few MB each) however long the input is."""
+
+Template = tuple[Node, NodeRef]
+"""A checked node with a placeholder provenance, and its ref: `_placed` gives it a record's."""
+
+
+def _template(label: Label, props: dict[str, Any]) -> Template:
+    node = make_node(label, props, Provenance("reference"))
+    return node, node.ref
+
+
+def _placed(ents: Entities, template: Template, prov: Provenance) -> NodeRef:
+    """Add a memoised node with this record's provenance. Its props dict is shared, which is
+    safe: stores and merges never change a node's props in place."""
+    node, ref = template
+    ents.nodes.append(Node(node.label, node.key, node.props, prov))
+    return ref
+
+
+@lru_cache(maxsize=MEMO_SIZE)
+def _country_template(code: str) -> Template:
+    return _template(Label.COUNTRY, {"code": code})
+
+
+@lru_cache(maxsize=MEMO_SIZE)
+def _identifier_template(kind: str, value: str) -> Template:
+    return _template(Label.IDENTIFIER, {"kind": kind, "value": value})
+
+
+@lru_cache(maxsize=MEMO_SIZE)
+def _platform_template(name: str) -> Template:
+    props: dict[str, Any] = {"name": name}
+    if "." in name and " " not in name:
+        props["domain"] = name.casefold()
+    return _template(Label.PLATFORM, props)
+
+
 @lru_cache(maxsize=4096)
-def _reference_node(label: Label, props: tuple[tuple[str, Any], ...]) -> Node:
-    """Countries and substances recur in every record: check their properties once and
-    share the result (stores never change a node's props in place)."""
-    return make_node(label, dict(props), Provenance("reference"))
-
-
-def _shared_node(ents: Entities, label: Label, props: dict[str, Any], prov: Provenance) -> NodeRef:
-    template = _reference_node(label, tuple(props.items()))
-    return ents.add(Node(template.label, template.key, template.props, prov))
-
-
-def _country_node(ents: Entities, code: str, prov: Provenance) -> NodeRef:
-    return _shared_node(ents, Label.COUNTRY, {"code": code}, prov)
-
-
-def _identifier_node(ents: Entities, ident: Identifier, prov: Provenance) -> NodeRef:
-    return ents.add(make_node(Label.IDENTIFIER, {"kind": ident.kind, "value": ident.value}, prov))
-
-
-def _link_identifiers(
-    ents: Entities,
-    owner: NodeRef,
-    found: Iterable[tuple[str, Identifier]],
-    prov: Provenance,
-) -> None:
-    """Identifier nodes and HAS_IDENTIFIER edges, one per (kind, value), evidence kept."""
-    seen: dict[NodeRef, dict[str, Any]] = {}
-    for source_field, ident in found:
-        ref = _identifier_node(ents, ident, prov)
-        props = seen.setdefault(ref, {"evidence": [], "field": source_field, "channels": set()})
-        if ident.raw not in props["evidence"]:
-            props["evidence"].append(ident.raw)
-        props["channels"].update(ident.channels)
-    for ref, props in seen.items():
-        ents.link(RelType.HAS_IDENTIFIER, owner, ref, prov, **props)
-
-
-def _contacts(values: Iterable[str], region: str | None) -> list[tuple[str, Identifier]]:
-    """Identifiers of a contacts field: each value as free text, else as one contact."""
-    found: list[tuple[str, Identifier]] = []
-    for value in values:
-        extracted = extract_identifiers(value, region)
-        if not extracted:
-            single = parse_contact(value, None, region)
-            extracted = [single] if single else []
-        found.extend(("contacts", ident) for ident in extracted)
-    return found
-
-
-def _substance_node(ents: Entities, substance: Substance, prov: Provenance) -> NodeRef:
+def _substance_template(substance: Substance) -> Template:
     props = {
         "key": substance.key,
         "name": substance.name,
@@ -164,17 +159,89 @@ def _substance_node(ents: Entities, substance: Substance, prov: Provenance) -> N
         "in_force": substance.in_force,
         "analogue_of": substance.analogue_of,
     }
-    return _shared_node(ents, Label.SUBSTANCE, props, prov)
+    return _template(Label.SUBSTANCE, props)
+
+
+@lru_cache(maxsize=MEMO_SIZE)
+def _party_template(name: str) -> Template:
+    if looks_like_person(name):
+        return _template(Label.PERSON, {"name": name, "normalised": normalise_person(name)})
+    normalised = normalise_company(name) or name.casefold()
+    return _template(Label.COMPANY, {"name": name, "normalised": normalised})
+
+
+@lru_cache(maxsize=MEMO_SIZE)
+def _short_text_identifiers(text: str, region: str | None) -> tuple[Identifier, ...]:
+    """Identifiers of a title: short texts repeat (one in two titles in the demo world)."""
+    return tuple(extract_identifiers(text, region))
+
+
+@lru_cache(maxsize=MEMO_SIZE)
+def _contact_identifiers(value: str, region: str | None) -> tuple[Identifier, ...]:
+    """One contacts-field value as free text, else as one contact; most values recur."""
+    extracted = extract_identifiers(value, region)
+    if not extracted:
+        single = parse_contact(value, None, region)
+        return (single,) if single else ()
+    return tuple(extracted)
+
+
+def _country_node(ents: Entities, code: str, prov: Provenance) -> NodeRef:
+    return _placed(ents, _country_template(code), prov)
+
+
+def _identifier_node(ents: Entities, ident: Identifier, prov: Provenance) -> NodeRef:
+    return _placed(ents, _identifier_template(ident.kind, ident.value), prov)
+
+
+_HAS_IDENTIFIER = relationship_type(RelType.HAS_IDENTIFIER)
+
+
+def _link_identifiers(
+    ents: Entities,
+    owner: NodeRef,
+    found: Iterable[tuple[str, Identifier]],
+    prov: Provenance,
+) -> None:
+    """Identifier nodes and HAS_IDENTIFIER edges, one per (kind, value), evidence kept.
+
+    Builds each edge's props already clean (what make_edge would make of them), since a
+    posting has several: evidence as written, the first field it was seen in, channels."""
+    if not _HAS_IDENTIFIER.allows(owner.label, Label.IDENTIFIER):
+        raise ValueError(f"{RelType.HAS_IDENTIFIER} cannot join {owner.label} to Identifier")
+    seen: dict[NodeRef, tuple[list[str], str, set[str]]] = {}
+    for source_field, ident in found:
+        template = _identifier_template(ident.kind, ident.value)
+        have = seen.get(template[1])
+        if have is None:
+            ref = _placed(ents, template, prov)
+            seen[ref] = ([ident.raw], source_field, set(ident.channels))
+            continue
+        if ident.raw not in have[0]:
+            have[0].append(ident.raw)
+        have[2].update(ident.channels)
+    for ref, (evidence, field_name, channels) in seen.items():
+        props: dict[str, Any] = {"evidence": evidence, "field": field_name}
+        if channels:
+            props["channels"] = sorted(channels)
+        ents.edges.append(Edge(RelType.HAS_IDENTIFIER, owner, ref, props, prov))
+
+
+def _contacts(values: Iterable[str], region: str | None) -> list[tuple[str, Identifier]]:
+    """Identifiers of a contacts field: each value as free text, else as one contact."""
+    return [
+        ("contacts", ident) for value in values for ident in _contact_identifiers(value, region)
+    ]
+
+
+def _substance_node(ents: Entities, substance: Substance, prov: Provenance) -> NodeRef:
+    return _placed(ents, _substance_template(substance), prov)
 
 
 def party_node(ents: Entities, name: str, prov: Provenance) -> NodeRef:
     """A consignor, consignee, owner or licence holder: a Company unless it reads like a
     person's name."""
-    if looks_like_person(name):
-        props = {"name": name, "normalised": normalise_person(name)}
-        return ents.add(make_node(Label.PERSON, props, prov))
-    props = {"name": name, "normalised": normalise_company(name) or name.casefold()}
-    return ents.add(make_node(Label.COMPANY, props, prov))
+    return _placed(ents, _party_template(name), prov)
 
 
 _COMPANY_WORDS = re.compile(
@@ -215,19 +282,20 @@ def posting_entities(rec: dict[str, Any], ctx: IngestContext, prov: Provenance) 
         ents.warnings.extend(f"invalid CAS {bad.raw!r}: {bad.reason}" for bad in invalid)
     posting = ents.add(make_node(Label.POSTING, props, prov))
 
-    platform_props: dict[str, Any] = {"name": platform}
-    if "." in platform and " " not in platform:
-        platform_props["domain"] = platform.casefold()
-    ents.link(
-        RelType.POSTED_ON, posting, ents.add(make_node(Label.PLATFORM, platform_props, prov)), prov
-    )
+    # endpoints fixed by this builder (Posting -> Platform, Posting -> Country), props empty:
+    # Edge directly, without make_edge's checks
+    platform_ref = _placed(ents, _platform_template(platform), prov)
+    ents.edges.append(Edge(RelType.POSTED_ON, posting, platform_ref, {}, prov))
     if rec.get("country"):
-        ents.link(RelType.LOCATED_IN, posting, _country_node(ents, rec["country"], prov), prov)
+        country_ref = _country_node(ents, rec["country"], prov)
+        ents.edges.append(Edge(RelType.LOCATED_IN, posting, country_ref, {}, prov))
 
     found: list[tuple[str, Identifier]] = []
-    for name in ("title", "text"):
-        if rec.get(name):
-            found.extend((name, ident) for ident in extract_identifiers(str(rec[name]), region))
+    if rec.get("title"):
+        title = _short_text_identifiers(str(rec["title"]), region)
+        found.extend(("title", ident) for ident in title)
+    if rec.get("text"):
+        found.extend(("text", ident) for ident in extract_identifiers(str(rec["text"]), region))
     found.extend(_contacts(rec.get("contacts", []), region))
     _link_identifiers(ents, posting, found, prov)
 

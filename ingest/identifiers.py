@@ -97,18 +97,22 @@ def _alternation(words: Iterable[str]) -> str:
 
 
 _WORD = rf"(?:{_alternation(_SERVICE_OF_WORD)})(?![a-z])"
-_JOIN = r"[ \t]*(?:[/&|,+\\]|or|and)?[ \t]*"
+_JOIN = r"[ \t]*+(?:[/&|,+\\]|or|and)?[ \t]*+"
+_MORE_WORDS = "{0,7}"
+"""A label names at most 8 services ("WhatsApp/Telegram/WeChat/..."): bounded, so a text
+of "tg tg tg ..." costs each match 8 words, not the rest of the text."""
 _LABEL_WORD = re.compile(_WORD)
 # Read backwards from a value (on the reversed text): separators or filler words, then
-# "word (/ word)*", each word whole.
+# "word (/ word)*", each word whole. One separator character per repetition, never a run
+# (`(?:[...]+|...)*` splits a run of n separators 2**n ways when the label is missing).
 _REVERSED_WORD = rf"(?:{_alternation(word[::-1] for word in _SERVICE_OF_WORD)})(?![a-z])"
-_REVERSED_JOIN = r"[ \t]*(?:[/&|,+\\]|ro|dna)?[ \t]*"
+_REVERSED_JOIN = r"[ \t]*+(?:[/&|,+\\]|ro|dna)?[ \t]*+"
 _REVERSED_LABEL = re.compile(
-    rf"(?:[\s:=\->~#.()\[\]]+|(?:{_alternation(f[::-1] for f in _FILLERS)})(?![a-z]))*"
-    rf"(?P<label>{_REVERSED_WORD}(?:{_REVERSED_JOIN}{_REVERSED_WORD})*)"
+    rf"(?:[\s:=\->~#.()\[\]]|(?:{_alternation(f[::-1] for f in _FILLERS)})(?![a-z]))*"
+    rf"(?P<label>{_REVERSED_WORD}(?:{_REVERSED_JOIN}{_REVERSED_WORD}){_MORE_WORDS})"
 )
 _LABEL_AFTER = re.compile(  # "+86 138 0013 8000 (WhatsApp/WeChat)" ending the phrase
-    rf"[ \t(\[/\-]*(?P<label>{_WORD}(?:{_JOIN}{_WORD})*)[ \t)\]]*(?:[,;.|!\n]|$)"
+    rf"[ \t(\[/\-]*(?P<label>{_WORD}(?:{_JOIN}{_WORD}){_MORE_WORDS})[ \t)\]]*(?:[,;.|!\n]|$)"
 )
 _LABEL_WINDOW = 64
 
@@ -193,12 +197,18 @@ _HANDLE_ANCHOR = re.compile(r"[:=@]")
 # Labels that may be followed by their value after a mere space ("Telegram Name", "wickr id x").
 _SPACED_LABEL_WORDS = ("telegram", "tg", "wickr", "wechat", "weixin", "threema", "skype")
 _SPACED_LABEL = re.compile(
-    rf"(?P<label>{_WORD}(?:{_JOIN}{_WORD})*)(?:[ \t]+(?:id|me|username|user name))?"
+    rf"(?P<label>{_WORD}(?:{_JOIN}{_WORD}){_MORE_WORDS})(?:[ \t]+(?:id|me|username|user name))?"
     r"(?:[ \t]+-[ \t]+|[ \t]+)(?P<at>@?)(?P<value>[a-z0-9_][a-z0-9_.:\-]*)"
 )
 _PHRASE_END = re.compile(r"[ \t]*(?:$|[,;|/\n)]|\.(?:\s|$))")
 _SKYPE_LIVE = re.compile(r"live:(?:\.cid\.[0-9a-f]+|[a-z][a-z0-9_.\-]{2,31})")
-_HANDLE_VALUE = re.compile(r"[:=>\-]*[ \t]*(?P<at>@?)[ \t]*(?P<value>[a-z0-9_][a-z0-9_.:\-]*)")
+# At most 8 separators after a label ("Wickr:- name") and a value of at most 128 characters
+# (no handle is longer; a longer token is not one): each anchor of ":::..." or "a:a:a:..."
+# reads a bounded run, not the rest of the text.
+_HANDLE_VALUE = re.compile(
+    r"[:=>\-]{0,8}+[ \t]*+(?P<at>@?)[ \t]*+"
+    r"(?P<value>[a-z0-9_][a-z0-9_.:\-]{0,127}+)(?![a-z0-9_.:\-])"
+)
 _HANDLE_RULES: dict[str, re.Pattern[str]] = {
     "telegram": re.compile(r"[a-z][a-z0-9_]{4,31}"),
     "wickr": re.compile(r"(?=[a-z0-9_.\-]*[a-z])[a-z0-9][a-z0-9_.\-]{2,31}"),
@@ -395,7 +405,7 @@ class _Scan:
         self.region = region.upper() if region else None
         self.phone_context = phone_context
         self.found: dict[tuple[str, str], tuple[int, int, str, set[str]]] = {}
-        self.taken: list[tuple[int, int]] = []
+        self.taken = bytearray(len(text))  # 1 where a found identifier claims the character
 
     def run(self) -> list[Identifier]:
         self.scan_emails()
@@ -423,13 +433,12 @@ class _Scan:
             self.found[key] = (span[0], len(self.found), raw, set(channels))
 
     def take(self, start: int, end: int) -> None:
-        self.taken.append((start, end))
+        """Claim characters; a per-character mask, so a text with thousands of identifiers
+        does not compare every span with every earlier one."""
+        self.taken[start:end] = b"\x01" * (end - start)
 
     def is_taken(self, start: int, end: int) -> bool:
-        for taken_start, taken_end in self.taken:  # noqa: SIM110 (hot path: faster than any())
-            if taken_start < end and start < taken_end:
-                return True
-        return False
+        return self.taken.find(1, start, end) != -1
 
     def label_before(self, position: int) -> frozenset[str]:
         """Services named by a label right before `position` ("WhatsApp/Telegram: ")."""
@@ -553,7 +562,14 @@ class _Scan:
             self.take(at, end)
 
     def scan_links(self) -> None:
+        """Each dot between host characters may be inside a link: read the token around it.
+
+        Linear, not quadratic, in a text such as "a.a.a.a...": the walk back to a token's
+        start stops at the previous dot's walk (which already knows the start), and a token
+        start whose link failed, or ended before this dot, is not read again.
+        """
         low, resume = self.low, 0
+        walked_dot, walked_start, failed_start = -1, 0, -1
         dot = low.find(".")
         while dot != -1:
             if (
@@ -563,14 +579,28 @@ class _Scan:
                 and low[dot + 1 : dot + 2].isalpha()
                 and not self.is_taken(dot, dot + 1)
             ):
-                resume = self.link_at(dot)
+                start = self.token_start(dot, walked_dot, walked_start)
+                walked_dot, walked_start = dot, start
+                if start != failed_start:
+                    resume = self.link_at(dot, start)
+                    if resume == dot + 1:
+                        failed_start = start
             dot = low.find(".", dot + 1)
 
-    def link_at(self, dot: int) -> int:
-        """Read the link or host around the dot at `dot`; returns where it ends."""
+    def token_start(self, dot: int, known_dot: int, known_start: int) -> int:
+        """Where the token holding `dot` starts; `known_start` is that of an earlier dot
+        `known_dot`, reused when the walk back reaches it."""
         low, start = self.low, dot
         while start and (low[start - 1] not in _TOKEN_STOP or low.startswith("://", start - 1)):
             start -= 1
+            if start == known_dot:
+                return known_start
+        return start
+
+    def link_at(self, dot: int, start: int) -> int:
+        """Read the link or host around the dot at `dot` in the token from `start`; returns
+        where it ends (`dot + 1` when there is none)."""
+        low = self.low
         while not low[start].isalnum():
             start += 1
         match = _LINK.match(low, start)

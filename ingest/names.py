@@ -110,6 +110,7 @@ _LEGAL_FORM_IN_TEXT = (
     r"Pvt\.?\s*Ltd\.?|Limited|Ltd\.?|LLC|L\.L\.C\.|Inc\.?|Corp\.?|GmbH|AG|B\.V\.|BV|N\.V\.|"
     r"S\.A\.|S\.L\.|SARL|S\.r\.l\.|PLC|OOO|Sp\.\s*z\s*o\.o\.|A\.S\.|Ltd\.?\s*Sti\.?)"
 )
+_LEGAL_FORM = re.compile(_LEGAL_FORM_IN_TEXT)
 _COMPANY_IN_TEXT = re.compile(
     r"(?<![\w-])((?:[A-Z][\w&'\-]*,?\s+){1,6}?" + _LEGAL_FORM_IN_TEXT + r")(?![\w])"
 )
@@ -120,6 +121,8 @@ def find_company_names(text: str) -> list[str]:
     ("Hubei Xinyuan Chemical Co., Ltd.", "Sai Javi Intermediates Pvt. Ltd."). Deduplicated
     by normalised name, in order of first appearance."""
     found: dict[str, str] = {}
+    if not _LEGAL_FORM.search(text):  # no legal form, no name: a cheap look rules most texts out
+        return []
     for match in _COMPANY_IN_TEXT.finditer(text):
         name = match.group(1).strip(" ,")
         key = normalise_company(name)

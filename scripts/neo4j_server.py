@@ -349,6 +349,7 @@ class Neo4jServer:
         self._lib: Path | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._console: IO[bytes] | None = None
+        self._password_set = False
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -390,6 +391,7 @@ class Neo4jServer:
         lib = fetch(self.version)
         begin = time.monotonic()
         last_error: Neo4jServerError | None = None
+        restart = self.workdir is not None  # kept by stop(keep_data=True)
         for _attempt in range(3):  # retry only for a lost free-port race
             try:
                 self._launch(lib)
@@ -397,8 +399,10 @@ class Neo4jServer:
             except Neo4jServerError as exc:
                 last_error = exc
                 port_race = "Address already in use" in str(exc)
-                self.stop()
+                # a restart keeps its data and port: wait for the port instead of moving
+                self.stop(keep_data=restart and port_race)
                 if port_race:
+                    time.sleep(1.0 if restart else 0.0)
                     continue
                 raise
             except BaseException:  # Ctrl-C, driver bugs: never leak a JVM
@@ -410,8 +414,12 @@ class Neo4jServer:
         assert last_error is not None
         raise last_error
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """SIGTERM (Neo4j shuts down cleanly), SIGKILL after ``timeout``, delete the folder."""
+    def stop(self, timeout: float = 30.0, *, keep_data: bool = False) -> None:
+        """SIGTERM (Neo4j shuts down cleanly), SIGKILL after ``timeout``, delete the folder.
+
+        With ``keep_data`` the folder stays and the next ``start()`` boots the same
+        database on the same port and password: a server restart, as fault tests need.
+        """
         proc, self._proc = self._proc, None
         if proc is not None and proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
@@ -425,11 +433,15 @@ class Neo4jServer:
         if self._console is not None:
             self._console.close()
             self._console = None
-        if self.workdir is not None and not self.keep_dir:
-            shutil.rmtree(self.workdir, ignore_errors=True)
-            self.workdir = None
         with contextlib.suppress(Exception):
             atexit.unregister(self.stop)
+        if keep_data:
+            atexit.register(self.stop)  # deletes the kept folder if nobody restarts it
+            return
+        if self.workdir is not None and not self.keep_dir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+        self.workdir = None
+        self._password_set = False
 
     # ----------------------------------------------------------------- internals
 
@@ -491,15 +503,17 @@ class Neo4jServer:
         base = str(self.base_dir) if self.base_dir else None
         if self.base_dir:
             self.base_dir.mkdir(parents=True, exist_ok=True)
-        self.workdir = Path(tempfile.mkdtemp(prefix="prexus-neo4j-", dir=base))
-        for sub in ("conf", "home", "tmp"):
-            (self.workdir / sub).mkdir()
-        self.port = free_port(self.host)
+        if self.workdir is None or not self.workdir.is_dir():  # else: restart, same data
+            self.workdir = Path(tempfile.mkdtemp(prefix="prexus-neo4j-", dir=base))
+            for sub in ("conf", "home", "tmp"):
+                (self.workdir / sub).mkdir()
+            self.port = free_port(self.host)
+        assert self.port is not None
         self.uri = f"bolt://{self.host}:{self.port}"
         (self.workdir / "conf" / "neo4j.conf").write_text("\n".join(self.config_lines()) + "\n")
         self.log_path = self.workdir / "home" / "logs" / "neo4j.log"
         self.console_path = self.workdir / "console.log"
-        self._console = open(self.console_path, "wb")  # noqa: SIM115 - closed in stop()
+        self._console = open(self.console_path, "ab")  # noqa: SIM115 - closed in stop()
         env = dict(os.environ)
         env.pop("NEO4J_CONF", None)
         env.pop("NEO4J_HOME", None)
@@ -544,8 +558,9 @@ class Neo4jServer:
             if driver is None:
                 return
             try:
-                if self.auth_enabled:
+                if self.auth_enabled and not self._password_set:
                     self._set_password(driver)
+                    self._password_set = True
                 self.query("RETURN 1 AS ok")
                 return
             except driver.exceptions.AuthError as exc:

@@ -225,3 +225,51 @@ def test_worker_processes_give_the_same_graph(tmp_path: Path) -> None:
             assert (summary.read, summary.ingested) == (50, 50)
             counts.append(store.counts())
     assert counts[0] == counts[1]
+
+
+def test_sqlite_text_index_holds_each_node_once_also_in_an_older_database(
+    tmp_path: Path,
+) -> None:
+    """Stores made before indexed new rows by a trigger; opening one drops it, since
+    ingest now indexes each batch in one statement (an FTS5 integrity check fails on a
+    row indexed twice)."""
+    from graph.sqlite_store import SQLiteStore
+
+    db = tmp_path / "old.db"
+    with SQLiteStore(db) as store:
+        store._db.execute(
+            "CREATE TRIGGER nodes_fts_insert AFTER INSERT ON nodes BEGIN "
+            "INSERT INTO node_fts (rowid, text) VALUES (new.id, new.text); END"
+        )
+    path = write_jsonl(tmp_path / "p.jsonl", POSTINGS)
+    with SQLiteStore(db) as store:
+        for _ in range(2):
+            ingest_files(store, "postings", [path], batch_size=1, rejects_path=tmp_path / "r")
+        store._db.execute("INSERT INTO node_fts (node_fts, rank) VALUES ('integrity-check', 1)")
+        assert store.search_count("glycidate", [Label.POSTING]) == 2
+        assert {n.key for n in store.search("buyer_mx")} == {"wickr:buyer_mx", "P2"}
+
+
+def test_batch_writer_writes_in_order_and_reports_errors() -> None:
+    from ingest.throughput import BatchWriter
+
+    written: list[int] = []
+    with BatchWriter(written.append) as writer:
+        for batch in range(5):
+            writer.submit(batch)
+    assert written == [0, 1, 2, 3, 4]
+
+    def fail_on_two(batch: int) -> None:
+        if batch == 2:
+            raise RuntimeError("store lost")
+        written.append(batch)
+
+    written.clear()
+    with pytest.raises(RuntimeError, match="store lost"), BatchWriter(fail_on_two) as writer:
+        for batch in range(5):
+            writer.submit(batch)
+    assert written == [0, 1]  # the error stopped the run by the next batch
+    with pytest.raises(KeyError), BatchWriter(written.append) as writer:
+        writer.submit(9)
+        raise KeyError("the builder's own error wins")
+    assert written[-1] == 9  # and the batch in flight was still written

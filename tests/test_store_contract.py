@@ -303,3 +303,41 @@ def test_a_hub_view_reads_a_slice_and_says_it_is_truncated(
     assert view.truncated and 6 <= len(view.nodes) <= 8
     keys = [n.key for n in view.nodes[1:]]
     assert keys == sorted(keys)
+
+
+def test_repeats_sharing_one_props_dict_still_widen_first_and_last_seen(
+    store: GraphStore,
+) -> None:
+    # ingest shares one props dict among a contact's repeats in a batch (entities memo)
+    template = phone("+8613800138000")
+    days = ["2020-05-01", "2019-01-01", "2021-03-01", "2020-06-01"]
+    repeats = [make_node(Label.IDENTIFIER, template.props, prov(day)) for day in days]
+    shared = [type(n)(n.label, n.key, template.props, n.provenance) for n in repeats]
+    assert store.upsert(shared).nodes_created == 1
+    node = store.get_node(template.ref)
+    assert node is not None
+    assert (node.provenance.first_seen, node.provenance.last_seen) == ("2019-01-01", "2021-03-01")
+
+
+def test_edges_to_new_and_to_stored_nodes_in_one_batch(store: GraphStore) -> None:
+    p1, hub = posting("P1"), phone("+8613800138000")
+    store.upsert([p1, hub], [has(p1, hub, "a")])
+    p2 = posting("P2")
+    # P2 is new (its edge cannot be stored yet); P1 is not in the batch, only its edge is
+    stats = store.upsert([p2, hub], [has(p2, hub, "b"), has(p1, hub, "a")])
+    assert (stats.edges_created, stats.edges_updated, stats.edges_unchanged) == (1, 0, 1)
+    stats = store.upsert([], [has(p1, hub, "c")])
+    assert (stats.edges_created, stats.edges_updated) == (0, 1)
+    evidence = {e.source.key: e.props["evidence"] for e in store.iter_edges()}
+    assert evidence == {"P1": "c", "P2": "b"}
+
+
+def test_search_tokens_split_at_non_alphanumerics_and_fold_case_and_accents() -> None:
+    from graph.store import search_tokens
+
+    assert search_tokens("PMK-glycidate_99% @Chem.Vendor x2") == [
+        "pmk", "glycidate", "99", "chem", "vendor", "x2",
+    ]  # fmt: skip
+    assert search_tokens("Ácido FENILACÉTICO, Straße") == ["acido", "fenilacetico", "strasse"]
+    assert search_tokens("微信 abc") == ["微信", "abc"]
+    assert search_tokens(" -_- ") == []
