@@ -317,7 +317,7 @@ class SQLiteStore(GraphStore):
         """Add the nodes from `first_id` on to the full-text index, in one statement.
 
         Not by an INSERT trigger: a trigger writes FTS5 from within each row's statement,
-        and FTS5 then flushes its pending terms row by row. That made indexing 85% of the
+        and FTS5 then flushes its pending terms row by row. That made indexing about 80% of the
         cost of inserting a posting; one INSERT ... SELECT per batch takes a seventh of it.
         Deletes and changed text still go through the triggers in _DDL.
         """

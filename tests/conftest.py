@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,13 +33,10 @@ if TYPE_CHECKING:
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
-@pytest.fixture(scope="session")
-def neo4j_settings() -> Iterator[Settings]:
-    """Settings pointing at a real Neo4j: external if PREXUS_NEO4J_URI is set, else ours."""
-    external = os.environ.get("PREXUS_NEO4J_URI")
-    if external:
-        yield Settings(neo4j_uri=external)
-        return
+@contextmanager
+def started_neo4j() -> Iterator[neo4j_server.Neo4jServer]:
+    """A Neo4j server of our own, stopped on exit. Without Java or Maven, or when it will
+    not start, the test skips with the reason, or fails under CI=true."""
     missing = neo4j_server.java_and_maven_available()
     if missing:
         if IN_CI:
@@ -52,13 +50,24 @@ def neo4j_settings() -> Iterator[Settings]:
             pytest.fail(f"Neo4j server did not start: {exc}")
         pytest.skip(f"Neo4j server did not start: {exc}")
     try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def neo4j_settings() -> Iterator[Settings]:
+    """Settings pointing at a real Neo4j: external if PREXUS_NEO4J_URI is set, else ours."""
+    external = os.environ.get("PREXUS_NEO4J_URI")
+    if external:
+        yield Settings(neo4j_uri=external)
+        return
+    with started_neo4j() as server:
         yield Settings(
             neo4j_uri=server.uri,
             neo4j_user=server.user,
             neo4j_password=server.password or "",
         )
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -30,8 +30,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import neo4j_server  # noqa: E402
+from conftest import started_neo4j  # noqa: E402
 
-IN_CI = os.environ.get("CI", "").lower() == "true"
 PREREQUISITES = ("platforms", "routes", "operators", "contacts")
 STOPPABLE = ("--batch-size", "50")
 """Small transactions for the runs that are stopped: many commits, so a stop lands mid-way.
@@ -159,22 +159,8 @@ def test_killed_ingest_leaves_a_sound_store_that_resume_completes(
 @pytest.fixture
 def own_neo4j() -> Iterator[neo4j_server.Neo4jServer]:
     """A Neo4j server for this test alone: stopping the session's would break other tests."""
-    missing = neo4j_server.java_and_maven_available()
-    if missing:
-        if IN_CI:
-            pytest.fail(f"CI=true but Neo4j cannot run here: {missing}")
-        pytest.skip(f"Neo4j tests skipped: {missing}")
-    server = neo4j_server.Neo4jServer()
-    try:
-        server.start()
-    except neo4j_server.Neo4jServerError as exc:
-        if IN_CI:
-            pytest.fail(f"Neo4j server did not start: {exc}")
-        pytest.skip(f"Neo4j server did not start: {exc}")
-    try:
+    with started_neo4j() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.mark.neo4j
