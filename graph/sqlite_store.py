@@ -463,7 +463,9 @@ class SQLiteStore(GraphStore):
         where, params = ["type = ?"], [str(rel)]
         for column, label in (("src", source), ("dst", target)):
             if label is not None:
-                where.append(f"{column} IN (SELECT id FROM nodes WHERE label = ?)")
+                # "+" keeps the planner on the type index: probing (dst, src) for every pair
+                # of actors was 42k x 42k look-ups, 300 s at 1M postings
+                where.append(f"+{column} IN (SELECT id FROM nodes WHERE label = ?)")
                 params.append(str(label))
         with self._lock, self._transaction():
             return self._db.execute(
