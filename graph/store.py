@@ -7,17 +7,30 @@ both lives here once, so the contract tests cannot find the two drifting apart.
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from graph.limits import check_deadline
-from graph.schema import Edge, Label, Node, NodeRef, RelType
+from graph.schema import (
+    Edge,
+    Label,
+    Node,
+    NodeRef,
+    Provenance,
+    RelType,
+    digest,
+    encode_props,
+)
 
 DEFAULT_VIEW_LIMIT = 300
+REPLACE_BATCH = 5000
+"""Edges per upsert when replace_edges rewrites a type through the generic path."""
 _Item = TypeVar("_Item", Node, Edge)
 
 
@@ -150,6 +163,15 @@ class GraphStore(ABC):
         whose endpoint is missing raises MissingNodeError.
         """
 
+    def upsert_rows(self, rows: StoreRows) -> WriteStats:
+        """Write a batch that `store_rows` prepared (maybe in another process), like upsert.
+
+        The generic way decodes the rows back into nodes and edges; a store that writes
+        rows as they are (SQLite) overrides it, so ingest workers can do the merging and
+        encoding and leave the writer only its database work.
+        """
+        return self.upsert(*rows.entities())
+
     @abstractmethod
     def set_properties(self, label: Label, updates: dict[str, dict[str, Any]]) -> int:
         """Overlay analysis results on existing nodes without touching provenance."""
@@ -160,6 +182,16 @@ class GraphStore(ABC):
     ) -> int:
         """Remove every edge of a type (optionally only between two kinds): analysis
         rewrites the edges it derives (MEMBER_OF, weak links) on each run."""
+
+    def replace_edges(self, rel: RelType, edges: Sequence[Edge]) -> int:
+        """Make `edges` (distinct source-target pairs) every stored edge of type `rel`, each
+        stored as if written afresh: analysis re-derives MEMBER_OF on every run. Generic:
+        delete them all and write them again; SQLite overrides it to write only the rows
+        that differ. Returns how many edges are stored."""
+        self.delete_edges(rel)
+        for start in range(0, len(edges), REPLACE_BATCH):
+            self.upsert([], edges[start : start + REPLACE_BATCH])
+        return len(edges)
 
     @abstractmethod
     def delete(self, ref: NodeRef) -> bool:
@@ -213,8 +245,48 @@ class GraphStore(ABC):
         """(source, target, type, weight) of every edge: the light projection analysis
         reads, without properties or provenance."""
 
+    def node_values(self, label: Label, names: Sequence[str]) -> Iterator[tuple[Any, ...]]:
+        """(key, first_seen, then each named property or None) of every node of a label, in
+        iter_nodes order: what a bulk check reads of a million postings, as plain tuples.
+        Generic: from whole nodes; SQLite overrides it with one table scan."""
+        for node in self.iter_nodes(label):
+            yield (node.key, node.provenance.first_seen, *[node.props.get(n) for n in names])
+
+    def edge_values(self, rel: RelType, names: Sequence[str] = ()) -> Iterator[tuple[Any, ...]]:
+        """(source label, source key, target label, target key, then each named property or
+        None) of every edge of a type, in iter_edges order (which callers may rely on).
+        Generic: from whole edges; SQLite overrides it with one query."""
+        for edge in self.iter_edges(rel):
+            source, target = edge.source, edge.target
+            yield (source.label, source.key, target.label, target.key,
+                   *[edge.props.get(n) for n in names])  # fmt: skip
+
     @abstractmethod
     def counts(self) -> Counts: ...
+
+    def edge_counts_by_target(self, rel: RelType) -> dict[NodeRef, int]:
+        """How many `rel` edges end at each node (MEMBER_OF: each cluster's size), for an
+        ordering that needs no node's properties. Generic: one pass over the edge list."""
+        return dict(Counter(target for _, target, _, _ in self.edge_list([rel])))
+
+    def linked(
+        self, refs: Sequence[NodeRef], rel: RelType, *, incoming: bool = False
+    ) -> dict[NodeRef, list[NodeRef]]:
+        """The node at the other end of each of the refs' `rel` edges, out of it (into it
+        with `incoming`), all of them: a view reads a hub in part, a cluster's summary must
+        name every member. Generic: one pass over the edge list."""
+        wanted, found = set(refs), defaultdict[NodeRef, list[NodeRef]](list)
+        for source, target, _, _ in self.edge_list([rel]):
+            near, far = (target, source) if incoming else (source, target)
+            if near in wanted:
+                found[near].append(far)
+        return dict(found)
+
+    def change_stamp(self) -> Hashable | None:
+        """A value that differs whenever anything stored has changed since it was read, got
+        without scanning; None where the backend cannot tell cheaply (Neo4j), and callers
+        then fingerprint what they read themselves (counts, run stamps)."""
+        return None
 
     # --- metadata (analysis runs, settings of a run) -----------------------------------------
     @abstractmethod
@@ -327,3 +399,74 @@ def _fold(first: _Item, second: _Item) -> _Item:
     if isinstance(first, Node):
         return Node(first.label, first.key, props, provenance)  # type: ignore[return-value]
     return Edge(first.type, first.source, first.target, props, provenance)  # type: ignore[return-value]
+
+
+NodeRow = tuple[str, str, str, str, str, str | None, str | None, str | None, str]
+"""(label, key, props JSON, props digest, source, source_record, first_seen, last_seen,
+ingested_at)"""
+EdgeRow = tuple[str, str, str, str, str, str, str, str, str | None, str | None, str | None, str]
+"""(type, source label, source key, target label, target key, then as NodeRow from props)"""
+
+_NO_PROPS = ("{}", digest("{}"))
+
+
+def _payload(props: dict[str, Any], prov: Provenance) -> tuple[Any, ...]:
+    """The stored tail of a row: encoded properties, their digest, provenance. Edges without
+    properties (a third of them: POSTED_ON, LOCATED_IN) skip the encoder."""
+    blob, blob_hash = (encode_props(props), None) if props else _NO_PROPS
+    return (
+        blob,
+        blob_hash or digest(blob),
+        prov.source,
+        prov.source_record,
+        prov.first_seen,
+        prov.last_seen,
+        prov.ingested_at,
+    )
+
+
+@dataclass(slots=True)
+class StoreRows:
+    """One batch ready for a store: merged like `merge_batch`, properties JSON-encoded and
+    digested. Plain tuples of str, so an ingest worker process sends it cheaply (pickling
+    Node and Edge objects cost more than writing them)."""
+
+    nodes: list[NodeRow]
+    edges: list[EdgeRow]
+
+    def entities(self) -> tuple[list[Node], list[Edge]]:
+        """The nodes and edges again, for stores and watches that take those."""
+        nodes = [
+            Node(Label(label), key, json.loads(props), Provenance(*prov))
+            for label, key, props, _digest, *prov in self.nodes
+        ]
+        edges = [
+            Edge(
+                RelType(row[0]),
+                NodeRef(Label(row[1]), row[2]),
+                NodeRef(Label(row[3]), row[4]),
+                json.loads(row[5]),
+                Provenance(*row[7:]),
+            )
+            for row in self.edges
+        ]
+        return nodes, edges
+
+
+def store_rows(nodes: Sequence[Node], edges: Sequence[Edge]) -> StoreRows:
+    """Merge a batch and encode it as rows (see StoreRows)."""
+    merged_nodes, merged_edges = merge_batch(nodes, edges)
+    return StoreRows(
+        [(str(n.label), n.key, *_payload(n.props, n.provenance)) for n in merged_nodes],
+        [
+            (
+                str(e.type),
+                str(e.source.label),
+                e.source.key,
+                str(e.target.label),
+                e.target.key,
+                *_payload(e.props, e.provenance),
+            )
+            for e in merged_edges
+        ],
+    )
