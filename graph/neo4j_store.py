@@ -74,6 +74,11 @@ def _search_expression(label: Label) -> str:
     return " + ' ' + ".join(parts)
 
 
+_KEEP_PLAN = "CYPHER replan=skip"
+"""Batch writes find every node by its unique `_key` whatever the statistics say, but a
+first ingest changes the statistics so fast that the server re-planned these queries (100 to
+700 ms each) at most batches: more time than running them. Keep the first plan."""
+
 _MERGE_PROVENANCE = """
 WITH x, row, x._hash IS NULL AS created,
      (x._hash IS NULL OR x._hash <> row.hash
@@ -94,21 +99,42 @@ FOREACH (_ IN CASE WHEN changed THEN [1] ELSE [] END |
     {extra}
 )
 RETURN count(*) AS matched, sum(CASE WHEN created THEN 1 ELSE 0 END) AS created,
-       sum(CASE WHEN changed AND NOT created THEN 1 ELSE 0 END) AS updated
+       sum(CASE WHEN changed AND NOT created THEN 1 ELSE 0 END) AS updated{returned}
 """
 
 
 def _node_upsert_query(label: Label) -> str:
-    return f"UNWIND $rows AS row MERGE (x:`{label}` {{_key: row.key}})" + _MERGE_PROVENANCE.replace(
-        "{extra}", f", x._search = {_search_expression(label).replace('n.', 'x.')}"
+    """MERGE a label's nodes; also returns the keys it created, so that their edges can be
+    CREATEd (a node new in this batch has no relationship to merge with)."""
+    search = f", x._search = {_search_expression(label).replace('n.', 'x.')}"
+    merge = f"{_KEEP_PLAN} UNWIND $rows AS row MERGE (x:`{label}` {{_key: row.key}})"
+    return merge + _MERGE_PROVENANCE.replace("{extra}", search).replace(
+        "{returned}", ",\n       collect(CASE WHEN created THEN row.key END) AS new_keys"
+    )
+
+
+def _endpoints(source: Label, target: Label) -> str:
+    """Both endpoints of each row by key: one unique-index seek each."""
+    return (
+        f"{_KEEP_PLAN} UNWIND $rows AS row MATCH (a:`{source}` {{_key: row.src}}) "
+        f"MATCH (b:`{target}` {{_key: row.dst}}) "
     )
 
 
 def _edge_upsert_query(rel: RelType, source: Label, target: Label) -> str:
     return (
-        f"UNWIND $rows AS row MATCH (a:`{source}` {{_key: row.src}}) "
-        f"MATCH (b:`{target}` {{_key: row.dst}}) MERGE (a)-[x:`{rel}`]->(b)"
-        + _MERGE_PROVENANCE.replace("{extra}", "")
+        _endpoints(source, target)
+        + f"MERGE (a)-[x:`{rel}`]->(b)"
+        + _MERGE_PROVENANCE.replace("{extra}", "").replace("{returned}", "")
+    )
+
+
+def _edge_create_query(rel: RelType, source: Label, target: Label) -> str:
+    """For edges with an endpoint created in the same batch: no existing relationship to
+    look for, and every property is set at once from one prepared map."""
+    return (
+        _endpoints(source, target)
+        + f"CREATE (a)-[x:`{rel}`]->(b) SET x = row.props RETURN count(*) AS matched"
     )
 
 
@@ -122,6 +148,17 @@ def _row(
     when given, so each node's props are encoded once."""
     digest = props_hash(props if hashed is None else hashed)
     return {**key_fields, "props": props, "hash": digest, **prov.as_dict()}
+
+
+def _created_props(edge: Edge) -> dict[str, Any]:
+    """All properties a new relationship gets from the MERGE path (`_MERGE_PROVENANCE` on a
+    relationship that did not exist), as one map: record props, `_hash`, provenance."""
+    stored = {name: value for name, value in edge.props.items() if value is not None}
+    stored["_hash"] = props_hash(edge.props)
+    for name, value in edge.provenance.as_dict().items():
+        if value is not None:
+            stored["_" + name] = value
+    return stored
 
 
 def _node_props(label: Label, props: dict[str, Any]) -> dict[str, Any]:
@@ -221,11 +258,19 @@ class Neo4jStore(GraphStore):
     def close(self) -> None:
         self._driver.close()
 
+    clear_chunk = 10_000
+    """Relationships, then nodes, deleted per transaction by `clear`."""
+
     def clear(self) -> None:
+        """Delete relationships first, then nodes, each in transactions of `clear_chunk`:
+        detaching nodes in chunks still deletes all of a hub's relationships (a country,
+        a platform: one per posting) in one transaction, past the server's memory limit."""
         with self._driver.session(database=self.database) as session:
-            session.run(
-                "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
-            ).consume()
+            for match, delete in (("()-[e]->()", "DELETE e"), ("(e)", "DETACH DELETE e")):
+                session.run(
+                    f"MATCH {match} CALL (e) {{ {delete} }} "
+                    f"IN TRANSACTIONS OF {int(self.clear_chunk)} ROWS"
+                ).consume()
 
     # --- writes ----------------------------------------------------------------------------
     def upsert(self, nodes: Sequence[Node], edges: Sequence[Edge] = ()) -> WriteStats:
@@ -235,28 +280,31 @@ class Neo4jStore(GraphStore):
             props = _node_props(node.label, node.props)
             row = _row({"key": node.key}, props, node.provenance, hashed=node.props)
             node_groups[node.label].append(row)
-        edge_groups: dict[tuple[RelType, Label, Label], list[dict[str, Any]]] = defaultdict(list)
-        for edge in edges:
-            edge_groups[(edge.type, edge.source.label, edge.target.label)].append(
-                _row({"src": edge.source.key, "dst": edge.target.key}, edge.props, edge.provenance)
-            )
 
         def write(tx: ManagedTransaction) -> WriteStats:
             stats = WriteStats()
+            new_nodes: set[tuple[str, str]] = set()
             for label, rows in node_groups.items():
                 result = tx.run(_node_upsert_query(label), rows=rows).single(strict=True)
                 stats.nodes_created += result["created"]
                 stats.nodes_updated += result["updated"]
                 stats.count(str(label), result["created"], result["updated"])
-            for (rel, source, target), rows in edge_groups.items():
-                result = tx.run(_edge_upsert_query(rel, source, target), rows=rows).single(
-                    strict=True
-                )
-                if result["matched"] != len(rows):
-                    raise MissingNodeError(_missing_endpoint(tx, rel, source, target, rows))
-                stats.edges_created += result["created"]
-                stats.edges_updated += result["updated"]
-                stats.count(str(rel), result["created"], result["updated"])
+                new_nodes.update((label, key) for key in result["new_keys"])
+            for (rel, source, target), (created, merged) in _split_edges(edges, new_nodes).items():
+                for query, rows in (
+                    (_edge_create_query(rel, source, target), created),
+                    (_edge_upsert_query(rel, source, target), merged),
+                ):
+                    if not rows:
+                        continue
+                    result = tx.run(query, rows=rows).single(strict=True)
+                    if result["matched"] != len(rows):
+                        raise MissingNodeError(_missing_endpoint(tx, rel, source, target, rows))
+                    added = result.get("created", len(rows))
+                    updated = result.get("updated", 0)
+                    stats.edges_created += added
+                    stats.edges_updated += updated
+                    stats.count(str(rel), added, updated)
             stats.nodes_unchanged = len(nodes) - stats.nodes_created - stats.nodes_updated
             stats.edges_unchanged = len(edges) - stats.edges_created - stats.edges_updated
             return stats
@@ -549,6 +597,29 @@ class Neo4jStore(GraphStore):
             key=key,
         )
         return rows[0]["n"] > 0
+
+
+_EdgeRows = list[dict[str, Any]]
+
+
+def _split_edges(
+    edges: Sequence[Edge], new_nodes: set[tuple[str, str]]
+) -> dict[tuple[RelType, Label, Label], tuple[_EdgeRows, _EdgeRows]]:
+    """Group edges by type and endpoint labels into rows to CREATE (an endpoint is new in
+    this batch, so the edge cannot exist yet) and rows to MERGE (both endpoints existed),
+    as the SQLite store looks an edge up only when both its endpoints existed."""
+    groups: dict[tuple[RelType, Label, Label], tuple[_EdgeRows, _EdgeRows]] = {}
+    for edge in edges:
+        source, target = edge.source, edge.target
+        group = groups.get((edge.type, source.label, target.label))
+        if group is None:
+            group = groups[(edge.type, source.label, target.label)] = ([], [])
+        ends = {"src": source.key, "dst": target.key}
+        if (source.label, source.key) in new_nodes or (target.label, target.key) in new_nodes:
+            group[0].append({**ends, "props": _created_props(edge)})
+        else:
+            group[1].append(_row(ends, edge.props, edge.provenance))
+    return groups
 
 
 def _timed_out(exc: neo4j_errors.Neo4jError) -> bool:

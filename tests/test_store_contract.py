@@ -341,3 +341,36 @@ def test_search_tokens_split_at_non_alphanumerics_and_fold_case_and_accents() ->
     assert search_tokens("Ácido FENILACÉTICO, Straße") == ["acido", "fenilacetico", "strasse"]
     assert search_tokens("微信 abc") == ["微信", "abc"]
     assert search_tokens(" -_- ") == []
+
+
+def test_an_edge_from_a_new_node_stores_what_a_merged_edge_stores(store: GraphStore) -> None:
+    # Neo4j CREATEs an edge with an endpoint new in the batch and MERGEs the others: the
+    # two must store the same properties and provenance, and both re-ingest as unchanged
+    p1, hub = posting("P1"), phone("+8613800138000")
+    store.upsert([p1, hub])
+    p2 = posting("P2")
+    bare = Provenance("test", None, None, None, "2024-01-01T00:00:00Z")
+
+    def edge(source):
+        return make_edge(RelType.HAS_IDENTIFIER, source.ref, hub.ref, bare,
+                         {"evidence": ["raw"], "note": None, "weight": 0.5})
+
+    stats = store.upsert([p2], [edge(p2), edge(p1)])
+    assert (stats.nodes_created, stats.edges_created, stats.edges_updated) == (1, 2, 0)
+    stored = {e.source.key: (e.props, e.provenance) for e in store.iter_edges()}
+    assert stored["P1"] == stored["P2"]
+    again = store.upsert([p2], [edge(p2), edge(p1)])
+    assert (again.edges_created, again.edges_updated, again.edges_unchanged) == (0, 0, 2)
+
+
+def test_clear_empties_a_store_bigger_than_one_delete_chunk(
+    store: GraphStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if hasattr(store, "clear_chunk"):  # Neo4j deletes in chunks: make this store span many
+        monkeypatch.setattr(store, "clear_chunk", 7)
+    hub = phone("+8613800138000")
+    postings = [posting(f"P{i:02d}") for i in range(40)]
+    store.upsert([hub, *postings], [has(p, hub) for p in postings])
+    store.clear()
+    assert (store.counts().nodes, store.counts().edges) == ({}, {})
+    assert store.upsert([hub]).nodes_created == 1
