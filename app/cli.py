@@ -106,7 +106,7 @@ def run_ingest(
     *,
     source: str | None = None,
     rejects: Path | None = None,
-    workers: int = 1,
+    workers: int | None = None,
     batch_size: int = DEFAULT_BATCH,
     resume: bool = False,
 ) -> IngestSummary:
@@ -141,7 +141,14 @@ def ingest(
     max_reject_rate: Annotated[float, typer.Option(help="fail above this share")] = (
         DEFAULT_MAX_REJECT_RATE
     ),
-    workers: Annotated[int, typer.Option(help="processes that parse and extract")] = 1,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="processes that build records; default: every core for a big input into "
+            "SQLite, else 1",
+            min=1,
+        ),
+    ] = None,
     batch_size: Annotated[int, typer.Option(help="records per store transaction")] = (
         DEFAULT_BATCH
     ),

@@ -1,6 +1,6 @@
 """End-to-end ingest throughput and peak memory, and extraction against a plain baseline.
 
-    python bench/ingest.py [--sizes 10000 100000] [--neo4j]
+    python bench/ingest.py [--sizes 10000 100000] [--workers N] [--neo4j]
 
 For each size: a demo world is generated, then postings are ingested into a fresh store in
 a child process (so its peak RSS is its own). Extraction is timed on the same postings
@@ -9,8 +9,9 @@ regexes for emails, handles and wallets. Targets (issue 3, 2 cores): embedded st
 least 6,000 postings/s end to end; Neo4j at least 2,000 postings/s.
 
 Each ingest row also gives postings per CPU-second of the ingesting process (all its
-threads) and the load average when it ended: on a shared machine the wall-clock rate
-follows the other jobs, the CPU rate much less. For Neo4j the CPU is the client's only.
+threads, and its worker processes: `--workers`, by default what `prexus ingest` picks) and
+the load average when it ended: on a shared machine the wall-clock rate follows the other
+jobs, the CPU rate much less. For Neo4j the CPU is the client's only.
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ print(json.dumps({{"read": summary.read, "seconds": elapsed, "cpu_seconds": cpu_
 """
 
 
-def ingest_in_child(world: Path, settings: dict, workers: int) -> dict:
+def ingest_in_child(world: Path, settings: dict, workers: int | None) -> dict:
     code = CHILD.format(root=str(ROOT), settings=json.dumps(settings), world=str(world),
                         workers=workers)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -115,7 +116,8 @@ def ingest_cells(result: dict) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=None,
+                        help="worker processes (default: what the ingest picks by itself)")
     parser.add_argument("--neo4j", action="store_true", help="also ingest into Neo4j")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, neo4j_settings() if args.neo4j else \

@@ -7,12 +7,21 @@ rejected with the store's reason while the rest lands.
 After each committed batch a checkpoint records how far each file got (see `Checkpoint`),
 so a run stopped by a lost database or a killed process can be resumed (`resume=True`,
 `prexus ingest --resume`) without reading the committed rows into the store again.
+
+With worker processes (`workers`, by default every core for a big input into a store that
+writes rows as they are, i.e. SQLite) each batch is built in a worker down to store rows
+(`graph.store.StoreRows`: merged, JSON-encoded, plain tuples, cheap to send), and this
+process only reads records and runs the store's upserts, batch by batch in input order, so
+checkpoints, rejects and counts are exactly those of a run without workers.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import os
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -22,17 +31,26 @@ from multiprocessing.pool import AsyncResult
 from pathlib import Path
 from typing import Any, TextIO
 
-from graph.schema import Label, Provenance, now_iso
-from graph.store import GraphStore, StoreError, StoreUnavailableError, WriteStats
+from graph.schema import Edge, Label, Node, Provenance, now_iso
+from graph.store import (
+    GraphStore,
+    StoreError,
+    StoreRows,
+    StoreUnavailableError,
+    WriteStats,
+    store_rows,
+)
 from graph.watchlists import IngestWatch
 from ingest.entities import BUILDERS, Entities, IngestContext
 from ingest.readers import InputFileError, RawRecord, Rejection, read_records
 from ingest.records import SPECS, FieldError
 from ingest.substances import SubstanceReference
-from ingest.throughput import BatchWriter, fewer_collections
+from ingest.throughput import GC_THRESHOLDS, BatchWriter, fewer_collections
 
 DEFAULT_BATCH = 2000
 DEFAULT_MAX_REJECT_RATE = 0.05
+WORKERS_FROM_BYTES = 4_000_000
+"""Input size from which worker processes pay for starting (about 6,000 demo postings)."""
 CHECKPOINT_PREFIX = "ingest-progress:"
 """Metadata name prefix of the checkpoint of the last ingest of each kind."""
 
@@ -175,12 +193,12 @@ class Checkpoint:
         entry = self.files.get(item.file)
         return entry is not None and item.line <= entry["line"]
 
-    def advance(self, built: list[Built]) -> None:
+    def advance(self, chunk: list[RawRecord | Rejection]) -> None:
         """Move each file's mark to the last line of a batch that has just committed."""
-        for item in built:
-            entry = self.files.get(item.record.file)
-            if entry is not None and item.record.line > entry["line"]:
-                entry["line"] = item.record.line
+        for item in chunk:
+            entry = self.files.get(item.file)
+            if entry is not None and item.line > entry["line"]:
+                entry["line"] = item.line
 
     def save(self, rejects: RejectsFile) -> None:
         self.store.put_meta(
@@ -246,17 +264,92 @@ def _reject(item: RawRecord, field_name: str | None, reason: str) -> Rejection:
     return Rejection(item.file, item.line, field_name, reason, item.data)
 
 
+@dataclass(slots=True)
+class BuiltBatch:
+    """A chunk of records built: its rejections in input order, and what the other records
+    became, as nodes and edges (built here) or as store rows (built by a worker process)."""
+
+    rejections: list[Rejection] = field(default_factory=list)
+    good: int = 0
+    """Records that built; the batch's counts are theirs."""
+    primary: str | None = None
+    warnings: int = 0
+    nodes: list[Node] = field(default_factory=list)
+    edges: list[Edge] = field(default_factory=list)
+    rows: StoreRows | None = None
+
+    def upsert(self, store: GraphStore, watch: IngestWatch | None) -> WriteStats:
+        """Store it; through `watch`, so links to watched nodes it creates raise alerts."""
+        if watch is not None:
+            nodes, edges = self.rows.entities() if self.rows else (self.nodes, self.edges)
+            return watch.upsert(nodes, edges)
+        if self.rows is not None:
+            return store.upsert_rows(self.rows)
+        return store.upsert(self.nodes, self.edges)
+
+
+def build_batch(
+    builder: EntityBuilder, chunk: list[RawRecord | Rejection], as_rows: bool = False
+) -> BuiltBatch:
+    """Build every record of a chunk; `as_rows` merges and encodes the result for the store."""
+    batch = BuiltBatch()
+    for item in chunk:
+        built = builder(item)
+        if built.rejection is not None:
+            batch.rejections.append(built.rejection)
+            continue
+        entities = built.entities
+        assert entities is not None
+        batch.good += 1
+        batch.primary = entities.primary
+        batch.warnings += len(entities.warnings)
+        batch.nodes += entities.nodes
+        batch.edges += entities.edges
+    if as_rows:
+        batch.rows = store_rows(batch.nodes, batch.edges)
+        batch.nodes, batch.edges = [], []
+    return batch
+
+
 _worker_builder: EntityBuilder | None = None
 
 
 def _init_worker(kind: str, context: IngestContext, ingested_at: str) -> None:
+    """Set up a worker process (top level, so the spawn start method can call it)."""
     global _worker_builder
     _worker_builder = EntityBuilder(kind, context, ingested_at)
+    gc.set_threshold(*GC_THRESHOLDS)  # the process only builds batches: see throughput.py
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
 
 
-def _build_chunk(items: list[RawRecord | Rejection]) -> list[Built]:
+def _exit_with_parent(parent: int) -> None:
+    """End this worker once the ingest that started it is gone (SIGKILL leaves it no time
+    to stop the pool), rather than wait on the task queue forever, holding memory and the
+    ingest's output pipes open."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(1)
+
+
+def _build_rows(chunk: list[RawRecord | Rejection]) -> BuiltBatch:
+    """A worker's job: one chunk down to store rows, which pickle cheaply."""
     assert _worker_builder is not None
-    return [_worker_builder(item) for item in items]
+    return build_batch(_worker_builder, chunk, as_rows=True)
+
+
+def _writes_rows(store: GraphStore) -> bool:
+    """True when the store writes StoreRows as they are rather than decoding them."""
+    return type(store).upsert_rows is not GraphStore.upsert_rows
+
+
+def default_workers(store: GraphStore, paths: list[Path]) -> int:
+    """Every core for a big input into a store that takes rows; else one process, since
+    starting workers costs more than a small input takes, and a store that decodes rows
+    back into entities gains nothing from them."""
+    if not _writes_rows(store):
+        return 1
+    size = sum(path.stat().st_size for path in paths if path.is_file())
+    return (os.cpu_count() or 1) if size >= WORKERS_FROM_BYTES else 1
 
 
 def known_platforms(store: GraphStore, context: IngestContext) -> None:
@@ -298,7 +391,7 @@ def ingest_files(
     *,
     source: str | None = None,
     rejects_path: Path | None = None,
-    workers: int = 1,
+    workers: int | None = None,
     batch_size: int = DEFAULT_BATCH,
     reference: SubstanceReference | None = None,
     on_bytes: Callable[[int], None] | None = None,
@@ -309,7 +402,7 @@ def ingest_files(
     With `resume`, rows the last ingest of this kind committed before it stopped are
     skipped, and its rejects file is appended to (unless `rejects_path` names another).
     Without a saved checkpoint, resuming ingests everything, which is safe: ingest is
-    idempotent by key.
+    idempotent by key. `workers` None picks `default_workers`.
     """
     if kind not in SPECS:
         raise ValueError(f"unknown record kind {kind!r} (valid: {', '.join(SPECS)})")
@@ -328,31 +421,37 @@ def ingest_files(
     checkpoint.save(rejects)
     ingested_at = now_iso()
     records = _records(paths, summary, on_bytes, checkpoint if summary.resumed else None)
+    builder = EntityBuilder(kind, context, ingested_at)
+    if workers is None:
+        workers = default_workers(store, paths)
 
-    def commit(built: list[Built]) -> None:
-        _write(store, built, summary, rejects, watch)
-        checkpoint.advance(built)
+    def commit(work: tuple[list[RawRecord | Rejection], BuiltBatch]) -> None:
+        chunk, batch = work
+        _write(store, chunk, batch, builder, summary, rejects, watch)
+        checkpoint.advance(chunk)
         checkpoint.save(rejects)
 
     try:
-        if workers > 1:
-            pool = get_context("fork" if os.name == "posix" else "spawn").Pool(
-                workers, _init_worker, (kind, context, ingested_at)
-            )
-            with pool:
-                in_flight: deque[AsyncResult[list[Built]]] = deque()
+        # one batch is written while the next is built; GC passes spaced out meanwhile
+        with fewer_collections(), BatchWriter(commit) as writer:
+            if workers > 1:
+                pool = get_context("fork" if os.name == "posix" else "spawn").Pool(
+                    workers, _init_worker, (kind, context, ingested_at)
+                )
+                with pool:
+                    in_flight: deque[tuple[Any, AsyncResult[BuiltBatch]]] = deque()
+                    for chunk in _chunks(records, batch_size):
+                        in_flight.append((chunk, pool.apply_async(_build_rows, (chunk,))))
+                        if len(in_flight) >= 2 * workers:  # bounded: memory stays flat
+                            chunk, result = in_flight.popleft()
+                            writer.submit((chunk, result.get()))
+                    while in_flight:
+                        chunk, result = in_flight.popleft()
+                        writer.submit((chunk, result.get()))
+                    writer.wait()
+            else:
                 for chunk in _chunks(records, batch_size):
-                    in_flight.append(pool.apply_async(_build_chunk, (chunk,)))
-                    if len(in_flight) >= 2 * workers:  # bounded: memory stays flat
-                        commit(in_flight.popleft().get())
-                while in_flight:
-                    commit(in_flight.popleft().get())
-        else:
-            builder = EntityBuilder(kind, context, ingested_at)
-            # one batch is written while the next is built; GC passes spaced out meanwhile
-            with fewer_collections(), BatchWriter(commit) as writer:
-                for chunk in _chunks(records, batch_size):
-                    writer.submit([builder(item) for item in chunk])
+                    writer.submit((chunk, build_batch(builder, chunk)))
     finally:
         rejects.close()
     summary.rejects_path = str(rejects.path) if rejects.count else None
@@ -361,50 +460,48 @@ def ingest_files(
 
 def _write(
     store: GraphStore,
-    built: list[Built],
+    chunk: list[RawRecord | Rejection],
+    batch: BuiltBatch,
+    builder: EntityBuilder,
     summary: IngestSummary,
     rejects: RejectsFile,
     watch: IngestWatch | None = None,
 ) -> None:
-    """Store one batch; on refusal retry record by record and reject the ones that fail."""
-    good: list[Built] = []
-    for item in built:
-        summary.read += 1
-        if item.rejection is not None:
-            rejects.write(item.rejection)
-            summary.rejected += 1
-        else:
-            good.append(item)
-    if not good:
+    """Store one batch; on refusal rebuild it here and retry record by record, rejecting
+    the ones that fail."""
+    summary.read += len(chunk)
+    for rejection in batch.rejections:
+        rejects.write(rejection)
+    summary.rejected += len(batch.rejections)
+    if not batch.good:
         return
     try:
-        _store_batch(store, good, summary, watch)
+        _store_batch(store, batch, summary, watch)
     except StoreUnavailableError:
         raise
     except StoreError:
-        for item in good:
+        for item in chunk:
+            single = build_batch(builder, [item])
+            if not single.good:
+                continue  # rejected above
             try:
-                _store_batch(store, [item], summary, watch)
+                _store_batch(store, single, summary, watch)
             except StoreUnavailableError:
                 raise
             except StoreError as exc:
-                record = item.record
-                assert isinstance(record, RawRecord)
-                rejects.write(_reject(record, None, f"store refused the record: {exc}"))
+                assert isinstance(item, RawRecord)
+                rejects.write(_reject(item, None, f"store refused the record: {exc}"))
                 summary.rejected += 1
 
 
 def _store_batch(
-    store: GraphStore, good: list[Built], summary: IngestSummary, watch: IngestWatch | None = None
+    store: GraphStore, batch: BuiltBatch, summary: IngestSummary, watch: IngestWatch | None
 ) -> None:
-    """Upsert one batch; through `watch`, so links to watched nodes it creates raise alerts."""
-    nodes = [n for item in good for n in item.entities.nodes]  # type: ignore[union-attr]
-    edges = [e for item in good for e in item.entities.edges]  # type: ignore[union-attr]
-    stats = watch.upsert(nodes, edges) if watch else store.upsert(nodes, edges)
+    """Upsert one batch and count its records as created, updated or unchanged."""
+    stats = batch.upsert(store, watch)
     summary.store += stats
-    primary = good[0].entities.primary  # type: ignore[union-attr]
-    created, updated = stats.by_kind.get(primary, [0, 0])
+    created, updated = stats.by_kind.get(batch.primary or "", [0, 0])
     summary.ingested += created
     summary.updated += updated
-    summary.unchanged += len(good) - created - updated
-    summary.warnings += sum(len(item.entities.warnings) for item in good)  # type: ignore[union-attr]
+    summary.unchanged += batch.good - created - updated
+    summary.warnings += batch.warnings

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -33,6 +33,8 @@ _COUNTRY_ALIASES = {"UK": "GB", "EL": "GR"}
 
 
 def text(value: Any) -> str:
+    if type(value) is str:  # nearly every value: skip the structure check
+        return value.strip()
     if isinstance(value, (dict, list)):
         raise ValueError("expected text, got a structure")
     return str(value).strip()
@@ -141,10 +143,15 @@ class RecordSpec:
     fields: tuple[FieldSpec, ...]
     date_field: str | None = None
     doc: str = ""
+    declared: frozenset[str] = field(init=False, repr=False, compare=False)
+    """The field names, built once rather than per record."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "declared", frozenset(spec.name for spec in self.fields))
 
     def parse(self, data: dict[str, Any]) -> dict[str, Any]:
         """Checked and normalised fields; unknown fields pass through as text."""
-        declared = {spec.name: spec for spec in self.fields}
+        declared = self.declared
         out: dict[str, Any] = {}
         for spec in self.fields:
             value = data.get(spec.name)

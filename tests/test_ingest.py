@@ -5,10 +5,11 @@ from __future__ import annotations
 import gzip
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from graph.schema import Label, NodeRef, RelType
+from graph.schema import Edge, Label, Node, NodeRef, RelType
 from graph.store import GraphStore
 from ingest.loader import ingest_files
 
@@ -212,19 +213,98 @@ def test_caviar_links_import(store: GraphStore, tmp_path: Path) -> None:
     assert weights == {337}
 
 
-def test_worker_processes_give_the_same_graph(tmp_path: Path) -> None:
+def _store_dump(store: GraphStore) -> dict[str, Any]:
+    """Everything an ingest leaves in a store, less the run's own timestamp."""
+
+    def prov(item: Node | Edge) -> dict[str, str | None]:
+        return {k: v for k, v in item.provenance.as_dict().items() if k != "ingested_at"}
+
+    nodes = sorted((str(n.label), n.key, n.props, prov(n)) for n in store.iter_nodes())
+    edges = sorted(
+        (str(e.type), str(e.source), str(e.target), e.props, prov(e)) for e in store.iter_edges()
+    )
+    return {"nodes": nodes, "edges": edges, "counts": store.counts()}
+
+
+def test_rows_from_workers_store_what_entities_store(store: GraphStore, tmp_path: Path) -> None:
+    """Workers send StoreRows; on Neo4j the generic upsert_rows decodes them. Entities
+    ingested over them after must find nothing to change, on either backend."""
+    path = write_jsonl(tmp_path / "p.jsonl", POSTINGS)
+    rows_run = ingest_files(store, "postings", [path], workers=2, rejects_path=tmp_path / "r")
+    assert (rows_run.read, rows_run.ingested, rows_run.rejected) == (2, 2, 0)
+    dump = _store_dump(store)
+    again = ingest_files(store, "postings", [path], workers=1, rejects_path=tmp_path / "r")
+    assert (again.ingested, again.updated, again.unchanged) == (0, 0, 2)
+    assert (again.store.nodes_updated, again.store.edges_updated) == (0, 0)
+    assert _store_dump(store) == dump
+
+
+def test_worker_processes_give_the_same_store_counts_and_rejects(tmp_path: Path) -> None:
+    """Workers send store rows instead of entities; nothing a run leaves may differ."""
     from graph.sqlite_store import SQLiteStore
 
-    rows = [dict(POSTINGS[i % 2], id=f"W{i}") for i in range(50)]
-    path = write_jsonl(tmp_path / "p.jsonl", rows)
-    counts = []
+    rows = [dict(POSTINGS[i % 2], id=f"W{i % 40}") for i in range(60)]  # 20 repeats
+    for i in range(40, 60):  # the repeats come later: some update, some change nothing
+        if i % 3 == 0:
+            rows[i]["posted_at"] = "2023-01-02"
+    lines = [json.dumps(r) for r in rows]
+    lines[5] = '{"id": "broken", '
+    lines[17] = json.dumps({"id": "D1", "platform": "x", "posted_at": "31/02/2020"})
+    path = tmp_path / "p.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    results = []
     for workers in (1, 2):
+        rejects = tmp_path / f"r{workers}.jsonl"
         with SQLiteStore(tmp_path / f"w{workers}.db") as store:
-            summary = ingest_files(store, "postings", [path], workers=workers, batch_size=7,
-                                   rejects_path=tmp_path / "r.jsonl")
-            assert (summary.read, summary.ingested) == (50, 50)
-            counts.append(store.counts())
-    assert counts[0] == counts[1]
+            first = ingest_files(store, "postings", [path], workers=workers, batch_size=7,
+                                 rejects_path=rejects)
+            again = ingest_files(store, "postings", [path], workers=workers, batch_size=7,
+                                 rejects_path=rejects)
+            results.append((
+                [{k: v for k, v in s.as_dict().items() if k != "rejects_path"}
+                 for s in (first, again)],
+                _store_dump(store),
+                store.get_meta("ingest-progress:postings")["files"],
+                rejects.read_text(encoding="utf-8"),
+            ))
+    (summaries, dump, checkpoint, rejected), with_workers = results
+    assert summaries[0]["read"] == 60 and summaries[0]["rejected"] == 2
+    assert summaries[0]["updated"] > 0 and summaries[0]["unchanged"] > 0
+    assert summaries[1]["ingested"] == 0 and summaries[1]["unchanged"] > 0
+    assert checkpoint[0]["line"] == 60 and rejected.count("\n") == 4
+    assert len(dump["nodes"]) > 40 and len(dump["edges"]) >= 200
+    assert with_workers == results[0]
+
+
+def test_a_batch_the_store_refuses_is_retried_record_by_record(tmp_path: Path) -> None:
+    """Workers send rows for the whole batch; when the store refuses it, the batch is built
+    again here and stored record by record, so only the refused record is rejected."""
+    from graph.sqlite_store import SQLiteStore
+    from graph.store import StoreError, StoreRows
+
+    class RefusingStore(SQLiteStore):
+        """A real store that refuses any batch holding the posting REFUSED."""
+
+        def upsert_rows(self, rows: StoreRows) -> Any:
+            if any(row[:2] == ("Posting", "REFUSED") for row in rows.nodes):
+                raise StoreError("posting REFUSED is refused")
+            return super().upsert_rows(rows)
+
+    rows = [dict(POSTINGS[i % 2], id="REFUSED" if i == 4 else f"R{i}") for i in range(9)]
+    path = write_jsonl(tmp_path / "p.jsonl", rows)
+    dumps = []
+    for workers in (1, 2):
+        rejects = tmp_path / f"r{workers}.jsonl"
+        with RefusingStore(tmp_path / f"w{workers}.db") as store:
+            summary = ingest_files(store, "postings", [path], workers=workers, batch_size=4,
+                                   rejects_path=rejects)
+            assert (summary.read, summary.ingested, summary.rejected) == (9, 8, 1)
+            rejected = [json.loads(line) for line in rejects.read_text().splitlines()]
+            assert [(r["line"], r["reason"]) for r in rejected] == [
+                (5, "store refused the record: posting REFUSED is refused")
+            ]
+            dumps.append(_store_dump(store))
+    assert dumps[0] == dumps[1] and dumps[0]["counts"].nodes["Posting"] == 8
 
 
 def test_sqlite_text_index_holds_each_node_once_also_in_an_older_database(
