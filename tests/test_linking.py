@@ -10,9 +10,11 @@ import pytest
 from conftest import load_demo
 
 from graph.linking import (
+    CLUSTERS_META,
     DECISIONS_META,
     Incidence,
     LinkingSettings,
+    cluster_id,
     cluster_records,
     explain,
     explain_cluster,
@@ -20,6 +22,7 @@ from graph.linking import (
     record_decision,
 )
 from graph.schema import Label, NodeRef, Provenance, RelType, make_edge, make_node
+from graph.sqlite_store import SQLiteStore
 from graph.store import GraphStore
 
 
@@ -208,3 +211,118 @@ def test_decisions_are_recorded_and_clusters_explain_their_ties(
     assert cid in after.members  # the larger part keeps the id
     assert not set(detached) & set(after.members[cid])
     assert any(sorted(rs, key=str) == sorted(detached, key=str) for rs in after.members.values())
+
+
+def stored_clusters(store: GraphStore) -> dict[str, object]:
+    """What linking left in a store, with cluster ids replaced by their members: a re-run
+    keeps earlier ids where a fresh run derives new ones, the rest must be equal."""
+    members: dict[str, set[str]] = {}
+    provenance = set()
+    for edge in store.iter_edges(RelType.MEMBER_OF):
+        members.setdefault(edge.target.key, set()).add(str(edge.source))
+        provenance.add((edge.provenance.source, edge.provenance.ingested_at))
+        assert edge.props == {"confidence": store.get_node(edge.target).props["confidence"]}
+    actors = {}
+    for actor in store.iter_nodes(Label.ACTOR):
+        props = {k: v for k, v in actor.props.items() if k != "id"}
+        actors[frozenset(members.pop(actor.key))] = props
+    assert not members, "MEMBER_OF edges to no actor"
+    cluster_of = {str(r): frozenset(rs) for rs in actors for r in rs}
+    for label in (Label.POSTING, Label.IDENTIFIER):
+        for node in store.iter_nodes(label):
+            if label is Label.POSTING:
+                group = next(g for g in actors if str(node.ref) in g)
+                actor = store.get_node(NodeRef(Label.ACTOR, str(node.props["cluster"])))
+                assert actor is not None and actor.props["size"] == len(group)
+                assert cluster_of[str(node.ref)] == group
+    ran_at = (store.get_meta(CLUSTERS_META) or {})["ran_at"]
+    assert provenance == {("prexus-analyze", ran_at)}, "MEMBER_OF edges as a fresh write"
+    hubs = {n.key: n.props.get("hub") for n in store.iter_nodes(Label.IDENTIFIER)}
+    return {"actors": actors, "hubs": hubs}
+
+
+def test_a_rerun_after_new_data_stores_what_a_fresh_run_stores(
+    store: GraphStore, tmp_path: Path
+) -> None:
+    """Re-runs write only what changed (memberships, cluster ids, hub flags); what they
+    leave must equal a run from scratch on the same data, on either store."""
+    prov = Provenance("t", None, "2020-01-01", "2020-01-01")
+    batches: list[tuple[list, list]] = []
+
+    def add(target: GraphStore, pid: str, *contacts: str) -> None:
+        p = make_node(Label.POSTING, {"id": pid}, prov)
+        nodes = [
+            make_node(Label.IDENTIFIER, {"kind": "telegram" if v[0] == "@" else "phone",
+                                         "value": v}, prov)
+            for v in contacts
+        ]
+        edges = [make_edge(RelType.HAS_IDENTIFIER, p.ref, i.ref, prov) for i in nodes]
+        target.upsert([p, *nodes], edges)
+        if target is store:
+            batches.append(([p, *nodes], edges))
+
+    for pid, phone in [("a1", "+1"), ("a2", "+1"), ("a3", "+1"), ("b1", "+2"), ("c1", "+3"),
+                       ("c2", "+3"), ("c3", "+3")]:  # fmt: skip
+        add(store, pid, phone)
+    hub_phones = [f"+9{i}" for i in range(30)]  # one posting shows 30 numbers: +90 turns hub
+    for i, phone in enumerate(hub_phones):
+        add(store, f"h{i}", phone, "+90")
+    link_actors(store)
+    add(store, "ab", "+1", "+2", "@ab")  # merges a and b (b's actor goes), a new confidence
+    add(store, "d1", "+4")  # a new actor
+    record_decision(store, "split", [NodeRef(Label.POSTING, "c3")], "ana")  # c3 leaves c
+    rerun = link_actors(store)
+    assert {m["absorbed"] for m in rerun.merges}
+    fresh = SQLiteStore(tmp_path / "fresh.db")
+    for nodes, edges in batches:
+        fresh.upsert(nodes, edges)
+    fresh.put_meta(DECISIONS_META, store.get_meta(DECISIONS_META) or {})
+    link_actors(fresh)
+    assert stored_clusters(store) == stored_clusters(fresh)
+    fresh.close()
+
+
+def test_reading_by_row_ids_equals_reading_by_refs(demo_world: Path, tmp_path: Path) -> None:
+    """SQLite's incidence comes from integer rows; it must equal edge_list's, order and
+    all (the order of records decides ties in weak-bridge homes)."""
+    store = SQLiteStore(tmp_path / "rows.db")
+    load_demo(store, demo_world, tmp_path)
+
+    class ByRefs:  # what a store without row ids offers the loader
+        edge_list = store.edge_list
+
+    by_ids = Incidence.load(store)
+    by_refs = Incidence.load(ByRefs())  # type: ignore[arg-type]
+    assert list(by_ids.record_ids.items()) == list(by_refs.record_ids.items())
+    assert by_ids.name_links == by_refs.name_links and by_ids.name_links
+    store.close()
+
+
+def test_without_hubs_bridges_or_names_clusters_are_components_in_name_order(
+    demo_world: Path, tmp_path: Path
+) -> None:
+    """Clustering numbers records and identifiers in name order: whatever order records
+    come in, each cluster is a connected component, its members in name order, its new id
+    derived from its alphabetically first member, the clusters largest first (ties in the
+    order of their first member)."""
+    store = SQLiteStore(tmp_path / "components.db")
+    load_demo(store, demo_world, tmp_path)
+    loaded = Incidence.load(store)
+    store.close()
+    records = dict(reversed(list(loaded.record_ids.items())))  # not in name order
+    records[NodeRef(Label.POSTING, "zz-alone")] = frozenset()
+    plain = LinkingSettings(hub_min_spread=10**9, bridge_min_identifiers=10**9)
+    result = cluster_records(Incidence(records), plain)
+    components = naive_clusters(Incidence(records))
+    assert len(components) > len(set(components.values())) > 1
+    assert not result.hubs and not result.weak_links and not result.merges
+    for cid, members in result.members.items():
+        assert members == sorted(members, key=str) and cid == cluster_id(members[0])
+        postings = [r.key for r in members if r.label is Label.POSTING]
+        assert len({components[key] for key in postings}) <= 1
+    assert sum(len(rs) for rs in result.members.values()) == len(records)
+    assert len({components[key] for key in components}) == sum(
+        any(r.label is Label.POSTING for r in rs) for rs in result.members.values()
+    )
+    order = [(-len(rs), str(rs[0])) for rs in result.members.values()]
+    assert order == sorted(order)
