@@ -12,8 +12,10 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import date
+from itertools import chain
 from typing import Any
 
+from graph.alerts import PostingFacts, posting_rows
 from graph.schema import Label, RelType
 from graph.store import GraphStore
 
@@ -48,21 +50,45 @@ class SubstanceSeries:
 
 
 def substance_trends(
-    store: GraphStore, period: str = "year", substances: Iterable[str] | None = None
+    store: GraphStore,
+    period: str = "year",
+    substances: Iterable[str] | None = None,
+    facts: PostingFacts | None = None,
 ) -> list[SubstanceSeries]:
     """Postings (offers, requests) and seizures (incidents, quantity) per substance and
-    period, busiest substances first."""
+    period, busiest substances first. `facts`: the postings as the checks read them once
+    (only their date and kind are read here otherwise, not whole postings)."""
     period_of("2000-01-01", period)  # validate early
     wanted = set(substances) if substances is not None else None
     info = {n.key: n for n in store.iter_nodes(Label.SUBSTANCE)}
+    rows = facts.postings if facts is not None else posting_rows(store)
     dated = {
-        n.key: (n.props.get("posted_at") or n.provenance.first_seen, n.props.get("kind"))
-        for n in store.iter_nodes(Label.POSTING)
+        key: (posted_at or first_seen, kind)
+        for key, (first_seen, posted_at, kind, *_) in rows.items()
     }
     seizures = {
         n.key: (n.props.get("date") or n.provenance.first_seen, n.props.get("quantity"))
         for n in store.iter_nodes(Label.SEIZURE)
     }
+    edges: Iterable[tuple[str, str, RelType]]  # (source key, substance key, type)
+    if facts is None:
+        edges = (
+            (source.key, target.key, rel)
+            for source, target, rel, _ in store.edge_list([RelType.MENTIONS, RelType.OF_SUBSTANCE])
+            if target.label is Label.SUBSTANCE
+        )
+    else:  # the checks' MENTIONS, read once; equally busy series may come in another order
+        mentions = (
+            (posting, substance, RelType.MENTIONS)
+            for posting, label, substance, _ in facts.mentions
+            if label == Label.SUBSTANCE
+        )
+        seized = (
+            (source, target, RelType.OF_SUBSTANCE)
+            for _, source, label, target in store.edge_values(RelType.OF_SUBSTANCE)
+            if label == Label.SUBSTANCE
+        )
+        edges = chain(mentions, seized)
     series: dict[str, SubstanceSeries] = {}
 
     def entry(key: str) -> SubstanceSeries:
@@ -80,23 +106,21 @@ def substance_trends(
             )
         return series[key]
 
-    for source, target, rel, _ in store.edge_list([RelType.MENTIONS, RelType.OF_SUBSTANCE]):
-        if target.label is not Label.SUBSTANCE or (wanted and target.key not in wanted):
+    for source, target, rel in edges:
+        if wanted and target not in wanted:
             continue
-        if rel is RelType.MENTIONS and source.key in dated:
-            day, kind = dated[source.key]
+        if rel is RelType.MENTIONS and source in dated:
+            day, kind = dated[source]
             if day:
-                counts = (
-                    entry(target.key).requests if kind == "request" else entry(target.key).offers
-                )
+                counts = entry(target).requests if kind == "request" else entry(target).offers
                 counts[period_of(str(day), period)] += 1
-        elif rel is RelType.OF_SUBSTANCE and source.key in seizures:
-            day, quantity = seizures[source.key]
+        elif rel is RelType.OF_SUBSTANCE and source in seizures:
+            day, quantity = seizures[source]
             if day:
                 slot = period_of(str(day), period)
-                entry(target.key).seizures[slot] += 1
+                entry(target).seizures[slot] += 1
                 if isinstance(quantity, (int, float)):
-                    entry(target.key).seized_quantity[slot] += quantity
+                    entry(target).seized_quantity[slot] += quantity
     for item in series.values():
         for name in ("offers", "requests", "seizures", "seized_quantity"):
             setattr(item, name, dict(sorted(getattr(item, name).items())))
@@ -129,12 +153,13 @@ def substitution_signals(
     window_years: int = 2,
     fall: float = 0.5,
     rise: float = 1.5,
+    facts: PostingFacts | None = None,
 ) -> list[SubstitutionSignal]:
     """Pairs (scheduled, substitute) where, in the `window_years` after scheduling
     compared with the same span before, the scheduled substance's postings fell to at most
     `fall` times and the substitute's rose to at least `rise` times. Pairs come from the
     substance reference's `analogue_of`; a substance without a scheduling date has no
-    signal."""
+    signal. `facts`: as in substance_trends."""
     substances = {n.key: n for n in store.iter_nodes(Label.SUBSTANCE)}
     if analogues is None:
         analogues = [
@@ -142,7 +167,7 @@ def substitution_signals(
             for key, n in substances.items()
             if n.props.get("analogue_of")
         ]
-    monthly = {s.key: s for s in substance_trends(store, "month")}
+    monthly = {s.key: s for s in substance_trends(store, "month", facts=facts)}
     signals = []
     for scheduled, substitute in analogues:
         node = substances.get(scheduled)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import random
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 from conftest import load_demo
 
-from graph.alerts import reappearances, registry_alerts
+from graph.alerts import Reappearance, reappearances, registry_alerts
 from graph.checks import ALERTS_META, run_checks
 from graph.linking import link_actors
 from graph.schema import Label, NodeRef, Provenance, RelType, make_edge, make_node
+from graph.sqlite_store import SQLiteStore
 from graph.store import GraphStore
 from graph.trends import period_of, substance_trends, substitution_signals
 
@@ -126,3 +129,90 @@ def test_reappearance_names_old_and_new_posting(store: GraphStore) -> None:
     assert [(r.removed, r.reposted, r.identifiers) for r in found] == [
         ("F", "R", ["phone:+8613800138000"])
     ]
+
+
+def test_sqlite_bulk_reads_equal_the_generic_ones(demo_world: Path, tmp_path: Path) -> None:
+    """The checks read postings and edges through SQLite's one-query overrides: they must
+    give what the generic reads of whole nodes and edges give (Neo4j uses those), analysis
+    results (as linking's hub flags) overriding ingested properties."""
+    with SQLiteStore(tmp_path / "prexus.db") as store:
+        load_demo(store, demo_world, tmp_path)
+        postings = [key for key, _ in store.node_values(Label.POSTING, ())]
+        identifiers = [key for key, _ in store.node_values(Label.IDENTIFIER, ())]
+        store.set_properties(Label.IDENTIFIER, {key: {"hub": True} for key in identifiers[:3]})
+        store.set_properties(Label.IDENTIFIER, {key: {"hub": False} for key in identifiers[3:9]})
+        store.set_properties(Label.POSTING, {postings[0]: {"kind": "request", "cluster": "c1"}})
+        store.set_properties(Label.POSTING, {postings[1]: {"platform": None}})
+        fields = ("posted_at", "kind", "platform", "removed_at", "cluster", "missing")
+        for label, names in ((Label.POSTING, fields), (Label.IDENTIFIER, ("hub", "kind"))):
+            fast = list(store.node_values(label, names))
+            assert fast == list(GraphStore.node_values(store, label, names))
+            assert len(fast) == store.counts().nodes[label]
+        assert any(hub for _, _, hub, _ in store.node_values(Label.IDENTIFIER, ("hub", "kind")))
+        for rel, names in ((RelType.MENTIONS, ("controlled", "via")), (RelType.HAS_IDENTIFIER, ())):
+            fast_edges = list(store.edge_values(rel, names))
+            assert fast_edges == list(GraphStore.edge_values(store, rel, names))
+            assert fast_edges
+
+
+def _brute_force_reappearances(
+    postings: list[dict[str, str]], idents: dict[str, set[str]], hubs: set[str], window: int
+) -> list[Reappearance]:
+    """The definition, checked pair by pair: for each removed posting, per other platform,
+    the earliest (date, key) posting within the window sharing a non-hub identifier."""
+    found = []
+    for old in postings:
+        if not old.get("removed_at"):
+            continue
+        start = old["removed_at"][:10]
+        limit = (date.fromisoformat(start) + timedelta(days=window)).isoformat()
+        first_on: dict[str, Reappearance] = {}
+        for new in postings:
+            shared = (idents[old["id"]] & idents[new["id"]]) - hubs
+            if new is old or new["platform"] == old["platform"] or not shared:
+                continue
+            if not start <= new["posted_at"][:10] <= limit:
+                continue
+            have = first_on.get(new["platform"])
+            if have is None or (new["posted_at"], new["id"]) < (have.reposted_at, have.reposted):
+                first_on[new["platform"]] = Reappearance(
+                    old["id"], old["platform"], old["removed_at"], new["id"], new["platform"],
+                    new["posted_at"], sorted(f"phone:{i}" for i in shared),
+                )  # fmt: skip
+        found += sorted(first_on.values(), key=lambda r: (r.reposted_at, r.reposted))
+    return found
+
+
+def test_reappearances_equal_a_pairwise_check(store: GraphStore) -> None:
+    """Reappearances read each identifier's postings by date window: a random world with
+    shared phones, a hub, same-platform and same-day reposts and removals near the window's
+    edges must give exactly what checking every pair gives."""
+    rng = random.Random(4)
+    prov = Provenance("t", None, "2023-01-01", "2023-01-01")
+    phones = [f"+4915100000{n:02d}" for n in range(12)]
+    hub = phones[0]
+    postings: list[dict[str, str]] = []
+    idents: dict[str, set[str]] = {}
+    for n in range(80):
+        day = date(2023, 1, 1) + timedelta(days=rng.randrange(150))
+        posting = {"id": f"P{n:03d}", "kind": "offer", "platform": rng.choice("abc")}
+        posting["posted_at"] = day.isoformat() + rng.choice(["", "T08:00:00", "T20:00:00"])
+        if rng.random() < 0.3:
+            posting["removed_at"] = (day + timedelta(days=rng.randrange(30))).isoformat()
+        postings.append(posting)
+        idents[posting["id"]] = set(rng.sample(phones, rng.randrange(1, 3)))
+    nodes = [make_node(Label.POSTING, p, prov) for p in postings]
+    phone_nodes = {
+        phone: make_node(Label.IDENTIFIER, {"kind": "phone", "value": phone}, prov)
+        for phone in phones
+    }
+    edges = [
+        make_edge(RelType.HAS_IDENTIFIER, node.ref, phone_nodes[phone].ref, prov)
+        for node in nodes
+        for phone in sorted(idents[node.key])
+    ]
+    store.upsert([*phone_nodes.values(), *nodes], edges)
+    store.set_properties(Label.IDENTIFIER, {phone_nodes[hub].key: {"hub": True}})
+    expected = _brute_force_reappearances(postings, idents, {hub}, 60)
+    assert len(expected) > 10
+    assert reappearances(store) == expected
