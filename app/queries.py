@@ -9,8 +9,9 @@ from __future__ import annotations
 import heapq
 import time
 from collections import Counter, OrderedDict, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from itertools import pairwise
 from threading import Lock
 from typing import Any, Literal, TypeVar
@@ -48,7 +49,8 @@ from app.models import (
 )
 from graph.analysis import META_NAME as ANALYSIS_META
 from graph.checks import ALERTS_META
-from graph.exports import iter_cluster_summaries, posting_summary
+from graph.exports import _identifier as identifier_fields
+from graph.exports import posting_summary
 from graph.limits import time_budget
 from graph.linking import (
     CLUSTERS_META,
@@ -112,16 +114,36 @@ def _dedupe(nodes: Iterable[Node]) -> list[Node]:
 
 
 def search_nodes(
-    store: GraphStore, query: str, labels: Iterable[Label] | None, limit: int, offset: int
+    store: GraphStore,
+    query: str,
+    labels: Iterable[Label] | None,
+    limit: int,
+    offset: int,
+    cache: DashboardCache | None = None,
 ) -> SearchPage:
     """Store search, led by the query's normalised identifier when one is stored; under the
-    query time budget (504 past it)."""
+    query time budget (504 past it). With a cache, a query's hit count is kept while the
+    store is unchanged: a common word matches 400k postings at 1M, and counting them costs
+    more than finding the page."""
+    chosen = frozenset(labels) if labels else None
+
+    def count() -> int:
+        if cache is None:
+            return store.search_count(query, chosen)
+        name = f"search-count:{sorted(chosen or ())}:{query}"
+        return cache.remember(store, name, lambda: store.search_count(query, chosen))
+
     with time_budget():
-        return _search_nodes(store, query, frozenset(labels) if labels else None, limit, offset)
+        return _search_nodes(store, query, chosen, limit, offset, count)
 
 
 def _search_nodes(
-    store: GraphStore, query: str, labels: frozenset[Label] | None, limit: int, offset: int
+    store: GraphStore,
+    query: str,
+    labels: frozenset[Label] | None,
+    limit: int,
+    offset: int,
+    count: Callable[[], int],
 ) -> SearchPage:
     ident = identifier_ref(query)
     head: list[Node] = []
@@ -132,7 +154,7 @@ def _search_nodes(
     total, exact = len(merged), True
     if len(window) > offset + limit:  # more hits than this page: the store counts them
         extra = 1 if head and head[0].ref not in {n.ref for n in window} else 0
-        total = max(store.search_count(query, labels) + extra, len(merged))
+        total = max(count() + extra, len(merged))
     return SearchPage(
         total=total,
         total_exact=exact,
@@ -194,47 +216,83 @@ P = TypeVar("P", bound=Page[Any])
 _STAMPED_META = (CLUSTERS_META, ANALYSIS_META, ALERTS_META)
 
 
-def store_version(store: GraphStore) -> tuple[Any, ...]:
-    """What changes whenever anything a cached scan reads changes: the counts (ingest), when
-    clustering, analysis and checks last ran, and how many decisions are stored (a decision
-    re-clusters within the same second as the run before it)."""
+@dataclass(frozen=True, slots=True)
+class StoreVersion:
+    """What changes whenever anything a cached scan reads changes. `exact`: the store's own
+    change stamp, which sees every write; otherwise a fingerprint that can miss some (a
+    property rewritten in place), so cached results also expire."""
+
+    exact: bool
+    value: Hashable
+
+
+def store_version(store: GraphStore) -> StoreVersion:
+    """The store's change stamp where it has one (SQLite: no scan, so a cached answer costs
+    microseconds at 1M postings); else the counts (ingest), when clustering, analysis and
+    checks last ran, and how many decisions are stored (a decision re-clusters within the
+    same second as the run before it)."""
+    stamp = store.change_stamp()
+    if stamp is not None:
+        return StoreVersion(True, stamp)
     counts = store.counts()
     stamps = tuple((store.get_meta(name) or {}).get("ran_at") for name in _STAMPED_META)
     decisions = len((store.get_meta(DECISIONS_META) or {}).get("decisions", ()))
-    return (
+    return StoreVersion(False, (
         tuple(sorted(counts.nodes.items())), tuple(sorted(counts.edges.items())), stamps,
         decisions,
-    )  # fmt: skip
+    ))  # fmt: skip
 
 
 @dataclass(slots=True)
 class DashboardCache:
     """Results that scan the whole store (the dashboard, cluster summaries, rankings, trends,
-    flows), reused while `store_version` is unchanged and for at most `ttl` seconds (for
-    changes no version shows, such as another process rewriting properties). Keeps the
-    `entries` most recently used results."""
+    flows), reused while `store_version` is unchanged and, when that version is not exact,
+    for at most `ttl` seconds (for changes it does not show, such as another process
+    rewriting properties). Keeps the `entries` most recently used results. One computation
+    per name at a time: callers that miss while it runs wait for its result rather than
+    repeat it (under load, twenty clients opening the same cluster page at once would
+    otherwise explain it twenty times)."""
 
     ttl: float = 60.0
-    entries: int = 512
-    _values: OrderedDict[str, tuple[tuple[Any, ...], float, Any]] = field(
+    entries: int = 4096  # cluster details and search counts too: tens of MB at most
+    _values: OrderedDict[str, tuple[StoreVersion, float, Any]] = field(
         default_factory=OrderedDict
     )
     _lock: Lock = field(default_factory=Lock)
+    _computing: dict[str, Lock] = field(default_factory=dict)
 
     def remember(self, store: GraphStore, name: str, compute: Callable[[], T]) -> T:
         version = store_version(store)
+        if (hit := self._lookup(name, version)) is not None:
+            return hit[0]
+        with self._lock:
+            computing = self._computing.setdefault(name, Lock())
+        with computing:  # not the cache's lock: a slow scan must not hold up other answers
+            try:
+                if (hit := self._lookup(name, version)) is not None:
+                    return hit[0]  # computed while this caller waited
+                value = compute()
+                with self._lock:
+                    self._values[name] = (version, time.monotonic(), value)
+                    self._values.move_to_end(name)
+                    while len(self._values) > self.entries:
+                        self._values.popitem(last=False)
+                return value
+            finally:  # kept or failed: later callers look the cache up afresh
+                with self._lock:
+                    if self._computing.get(name) is computing:
+                        del self._computing[name]
+
+    def _lookup(self, name: str, version: StoreVersion) -> tuple[Any] | None:
+        """(value,) when a fresh result for `name` is kept, else None."""
         with self._lock:
             hit = self._values.get(name)
-            if hit is not None and hit[0] == version and time.monotonic() - hit[1] < self.ttl:
-                self._values.move_to_end(name)
-                return hit[2]
-        value = compute()  # outside the lock: a slow scan must not hold up cached answers
-        with self._lock:
-            self._values[name] = (version, time.monotonic(), value)
+            if hit is None or hit[0] != version:
+                return None
+            if not version.exact and time.monotonic() - hit[1] >= self.ttl:
+                return None
             self._values.move_to_end(name)
-            while len(self._values) > self.entries:
-                self._values.popitem(last=False)
-        return value
+            return (hit[2],)
 
     def get(self, store: GraphStore, size: int = 10) -> Dashboard:
         return self.remember(store, f"dashboard:{size}", lambda: build_dashboard(store, self, size))
@@ -262,54 +320,83 @@ def posting_detail(store: GraphStore, posting_id: str) -> PostingSummary:
     return PostingSummary.model_validate(summary)
 
 
-@dataclass(frozen=True, slots=True)
-class ClusterIndex:
-    """Every cluster summary (largest first) and each by id."""
-
-    items: list[dict[str, Any]]
-    by_id: dict[str, dict[str, Any]]
-
-
-def cluster_index(store: GraphStore, cache: DashboardCache) -> ClusterIndex:
-    def build() -> ClusterIndex:
-        items = list(iter_cluster_summaries(store))
-        return ClusterIndex(items, {item["id"]: item for item in items})
-
-    return cache.remember(store, "clusters", build)
-
-
 def cluster_summaries(
     store: GraphStore, cache: DashboardCache, limit: int, offset: int
 ) -> Page[ClusterSummary]:
-    return paged(Page[ClusterSummary], cluster_index(store, cache).items, limit, offset)
+    """One page of cluster summaries, largest first, reading only this page's clusters."""
+    order = cluster_order(store, cache)
+    items = summaries_of(store, cache, order[offset : offset + limit])
+    return Page[ClusterSummary](total=len(order), limit=limit, offset=offset, items=items)
 
 
-def _with_explanation(store: GraphStore, summary: dict[str, Any]) -> ClusterOut:
-    return ClusterOut.model_validate(
-        {**summary, "explanation": explain_cluster(store, summary["id"])}
-    )
+def summaries_of(store: GraphStore, cache: DashboardCache, clusters: list[str]) -> list[Any]:
+    """cluster_summary of each cluster, kept while the store is unchanged."""
+    found = [cache.remember(store, f"cluster-summary:{c}", partial(cluster_summary, store, c))
+             for c in clusters]  # fmt: skip
+    return [summary for summary in found if summary is not None]
+
+
+def cluster_order(store: GraphStore, cache: DashboardCache) -> list[str]:
+    """Every cluster's id, largest first, ties by id (iter_cluster_summaries' order), from
+    the members counted per actor: a second at 1M postings, where the whole summary index
+    reads every contact of every posting (over a minute)."""
+
+    def build() -> list[str]:
+        sizes = store.edge_counts_by_target(RelType.MEMBER_OF)
+        return [ref.key for ref in sorted(sizes, key=lambda ref: (-sizes[ref], ref.key))]
+
+    return cache.remember(store, "cluster-order", build)
+
+
+def cluster_summary(store: GraphStore, cluster: str) -> dict[str, Any] | None:
+    """The summary iter_cluster_summaries gives one cluster (its records, the contacts that
+    tie them, hubs left out), read from that cluster's members alone; None when it has
+    none."""
+    actor = NodeRef(Label.ACTOR, cluster)
+    records = sorted(store.linked([actor], RelType.MEMBER_OF, incoming=True).get(actor, []),
+                     key=str)  # fmt: skip
+    if not records:
+        return None
+    contacts = store.linked([r for r in records if r.label in RECORD_LABELS],
+                            RelType.HAS_IDENTIFIER)  # fmt: skip
+    found = {i for r in records for i in contacts.get(r, ())}
+    hubs = {n.ref for n in store.get_nodes(list(found)) if n.props.get("hub")}
+    node = store.get_node(actor)
+    return {
+        "id": cluster,
+        "postings": [r.key for r in records if r.label is Label.POSTING],
+        "seizures": [r.key for r in records if r.label is Label.SEIZURE],
+        "identifiers": [identifier_fields(i) for i in sorted(found - hubs, key=str)],
+        "size": len(records),
+        "confidence": node.props.get("confidence") if node else None,
+    }
+
+
+def _explained(store: GraphStore, cluster: str) -> ClusterOut:
+    summary = cluster_summary(store, cluster)
+    if summary is None:
+        raise NotFoundError(NodeRef(Label.ACTOR, cluster))
+    return ClusterOut.model_validate({**summary, "explanation": explain_cluster(store, cluster)})
 
 
 def cluster_page(
     store: GraphStore, cache: DashboardCache, limit: int, offset: int
 ) -> Page[ClusterOut]:
-    """One page of clusters, largest first; only this page's clusters are explained, and a
-    page is kept while the store is unchanged: explaining twenty clusters costs most of a
-    second, and the first page is what every investigator opens."""
+    """One page of clusters, largest first; only this page's clusters are read and
+    explained, each kept while the store is unchanged (shared with cluster_detail): the
+    first page is what every investigator opens."""
 
     def build() -> Page[ClusterOut]:
-        index = cluster_index(store, cache)
-        items = [_with_explanation(store, s) for s in index.items[offset : offset + limit]]
-        return Page[ClusterOut](total=len(index.items), limit=limit, offset=offset, items=items)
+        order = cluster_order(store, cache)
+        items = [cluster_detail(store, cache, c) for c in order[offset : offset + limit]]
+        return Page[ClusterOut](total=len(order), limit=limit, offset=offset, items=items)
 
     return cache.remember(store, f"cluster-page:{limit}:{offset}", build)
 
 
 def cluster_detail(store: GraphStore, cache: DashboardCache, cluster: str) -> ClusterOut:
-    summary = cluster_index(store, cache).by_id.get(cluster)
-    if summary is None:
-        raise NotFoundError(NodeRef(Label.ACTOR, cluster))
-    return cache.remember(store, f"cluster:{cluster}", lambda: _with_explanation(store, summary))
+    """One cluster with its explanation; NotFoundError when no record is in it."""
+    return cache.remember(store, f"cluster:{cluster}", lambda: _explained(store, cluster))
 
 
 MEMBER_OF_ONLY = NodeFilter(rel_types=frozenset({RelType.MEMBER_OF}))
@@ -750,7 +837,7 @@ def build_dashboard(store: GraphStore, cache: DashboardCache, size: int) -> Dash
     rankings and cluster summaries."""
     counts = store.counts()
     latest, days, dated = _scan_postings(store, size)
-    clusters = cluster_index(store, cache).items
+    clusters = cluster_order(store, cache)
     growing, window = cluster_growth(dated, size)
     meta = store.get_meta(ALERTS_META) or {}
     registry = heapq.nlargest(
@@ -772,7 +859,7 @@ def build_dashboard(store: GraphStore, cache: DashboardCache, size: int) -> Dash
         edges=dict(sorted(counts.edges.items())),
         latest_postings=latest,
         top_entities=centrality_page(store, cache, "degree", None, size, 0).items,
-        largest_clusters=clusters[:size],
+        largest_clusters=summaries_of(store, cache, clusters[:size]),
         clusters_total=len(clusters),
         growing_clusters=growing,
         growth_window=window,

@@ -9,19 +9,27 @@ from __future__ import annotations
 import csv
 import io
 import json
+import threading
 import zipfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from html.parser import HTMLParser
+from pathlib import Path
 from urllib.parse import quote
 
 import networkx as nx
 import pytest
+from conftest import load_demo
 from fastapi.testclient import TestClient
 from web_fixtures import SAMPLE, XSS_TEXT, XSS_TITLE, build_sample_graph
 
 from app.export import spreadsheet_safe
 from app.main import create_app
+from app.queries import DashboardCache, cluster_order, cluster_summary
+from graph.exports import iter_cluster_summaries
+from graph.linking import link_actors
 from graph.schema import NODE_TYPES, Label, schema_document
+from graph.sqlite_store import SQLiteStore
 from graph.store import GraphStore
 
 S = SAMPLE
@@ -558,3 +566,80 @@ def test_failures_keep_the_error_shape(
     assert "default-src 'self'" in failed.headers["content-security-policy"]
     page = lenient.get("/")
     assert page.status_code == 500 and page.headers["content-type"].startswith("text/html")
+
+
+# --- caches of whole-store scans -------------------------------------------------------------
+
+
+def test_scan_cache_sees_every_sqlite_write_at_once(tmp_path: Path) -> None:
+    """SQLite's change stamp replaces the counts scan: a write that leaves every count as it
+    was (a property rewritten), here or through another connection (another process), is
+    seen on the next call, long before the cache's ttl; no write, no recomputation."""
+    path = tmp_path / "graph.db"
+    computed: list[int] = []
+
+    def compute() -> int:
+        computed.append(len(computed) + 1)
+        return computed[-1]
+
+    with SQLiteStore(path) as store, SQLiteStore(path) as other_process:
+        build_sample_graph(store)
+        cache = DashboardCache(ttl=3600)
+        assert [cache.remember(store, "scan", compute) for _ in range(2)] == [1, 1]
+        store.set_properties(Label.POSTING, {S.p1.key: {"score": 1}})
+        assert cache.remember(store, "scan", compute) == 2
+        other_process.set_properties(Label.POSTING, {S.p1.key: {"score": 2}})
+        assert [cache.remember(store, "scan", compute) for _ in range(2)] == [3, 3]
+
+
+def test_scan_cache_expires_where_the_store_has_no_change_stamp(store: GraphStore) -> None:
+    """Without a stamp (Neo4j) the fingerprint misses in-place rewrites, so the ttl bounds
+    how stale an answer can be; SQLite answers from its stamp instead."""
+    build_sample_graph(store)
+    cache = DashboardCache(ttl=0)
+    values = iter(range(10))
+    first, second = (cache.remember(store, "scan", lambda: next(values)) for _ in range(2))
+    exact = store.change_stamp() is not None
+    assert (first, second) == ((0, 0) if exact else (0, 1))
+
+
+def test_scan_cache_computes_once_for_callers_that_miss_together(tmp_path: Path) -> None:
+    """Callers that miss while a result is being computed wait for it: under load, clients
+    opening the same cluster page at once would otherwise each explain it again."""
+    asked, release = threading.Semaphore(0), threading.Event()
+
+    class WatchedStore(SQLiteStore):
+        def change_stamp(self) -> int | None:  # called as each caller enters the cache
+            asked.release()
+            return super().change_stamp()
+
+    computed: list[str] = []
+
+    def compute() -> str:
+        computed.append("page")
+        release.wait(30)
+        return "page"
+
+    with WatchedStore(tmp_path / "graph.db") as store, ThreadPoolExecutor(4) as pool:
+        cache = DashboardCache()
+        calls = [pool.submit(cache.remember, store, "page", compute) for _ in range(4)]
+        for _ in calls:
+            asked.acquire(timeout=30)
+        release.set()
+        assert [call.result(timeout=30) for call in calls] == ["page"] * 4
+    assert computed == ["page"]
+
+
+def test_each_cluster_read_alone_equals_the_export(
+    store: GraphStore, demo_world: Path, tmp_path: Path
+) -> None:
+    """The cluster list and detail read only their own clusters (the store's fast paths on
+    SQLite, the generic ones on Neo4j), yet say exactly what the whole-store export says,
+    in its order."""
+    load_demo(store, demo_world, tmp_path)
+    link_actors(store)
+    summaries = list(iter_cluster_summaries(store))
+    assert len(summaries) > 20 and any(s["seizures"] for s in summaries)
+    assert cluster_order(store, DashboardCache()) == [s["id"] for s in summaries]
+    assert [cluster_summary(store, s["id"]) for s in summaries] == summaries
+    assert cluster_summary(store, "A404") is None

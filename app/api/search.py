@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from app.auth import CanRead
-from app.deps import Store
+from app.deps import Cache, Store
 from app.models import SearchPage
 from app.queries import search_nodes
 from graph.limits import MAX_QUERY_CHARS
@@ -22,6 +22,7 @@ MAX_OFFSET = 10_000
 def search(
     _: CanRead,
     store: Store,
+    cache: Cache,
     q: Annotated[
         str,
         Query(
@@ -40,4 +41,4 @@ def search(
     The query is also read as a contact (phone, e-mail, handle, wallet, URL) and normalised as
     ingest does, so any spelling of a stored contact finds it first.
     """
-    return search_nodes(store, q, kinds, limit, offset)
+    return search_nodes(store, q, kinds, limit, offset, cache)
