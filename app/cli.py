@@ -226,34 +226,35 @@ def analyze(
 ) -> None:
     """Cluster records into actors, then compute centrality and communities; results are
     written back to the store (idempotent: the same data gives the same ids and figures)."""
-    from graph.analysis import CONTACT_NETWORK, run_analysis
-    from graph.checks import run_checks
-    from graph.linking import link_actors
+    from graph.analysis import CONTACT_NETWORK
+    from graph.pipeline import analyze_store
 
     with connect() as store:
-        with console.status("linking records into actor clusters"):
-            clustering = link_actors(store)
-        console.print(
-            f"{len(clustering.members):,} actor clusters, {len(clustering.hubs):,} hub "
-            f"identifiers, {len(clustering.weak_links):,} weak links between clusters"
+        report = analyze_store(
+            store,
+            seed=seed,
+            rel_types=None if all_relationships else CONTACT_NETWORK,
+            announce=console.status,
         )
-        with console.status("registry, takedown and substitution checks"):
-            checks = run_checks(store)
-        console.print(
-            f"{checks['registry_alerts']:,} unregistered offers of controlled substances, "
-            f"{checks['reappearances']:,} reappearances after takedown, "
-            f"{checks['substitution_signals']:,} substitution signals, "
-            f"{checks['watch_alerts']:,} new watch alerts"
-        )
-        with console.status("centrality and communities"):
-            run = run_analysis(
-                store, seed=seed, rel_types=None if all_relationships else CONTACT_NETWORK
-            )
-        console.print(
-            f"network analysis: {run.nodes:,} nodes, {run.edges:,} edges, "
-            f"{run.communities:,} communities, {run.articulation_points:,} brokers "
-            f"(articulation points), backend {run.backend}, {sum(run.seconds.values()):.1f} s"
-        )
+    checks, run = report.checks, report.run
+    assert run is not None
+    console.print(
+        f"{report.clusters:,} actor clusters, {report.hubs:,} hub identifiers, "
+        f"{report.weak_links:,} weak links between clusters"
+    )
+    console.print(
+        f"{checks['registry_alerts']:,} unregistered offers of controlled substances, "
+        f"{checks['reappearances']:,} reappearances after takedown, "
+        f"{checks['substitution_signals']:,} substitution signals, "
+        f"{checks['watch_alerts']:,} new watch alerts"
+    )
+    console.print(
+        f"network analysis: {run.nodes:,} nodes, {run.edges:,} edges, "
+        f"{run.communities:,} communities, {run.articulation_points:,} brokers "
+        f"(articulation points), backend {run.backend}, {sum(run.seconds.values()):.1f} s"
+    )
+    steps = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in report.seconds.items())
+    console.print(f"took {sum(report.seconds.values()):.1f} s: {steps}")
 
 
 EXPORTS = ("clusters", "postings")

@@ -8,8 +8,9 @@ kind by kind in DEMO_ORDER; --from-db analyses an existing store instead (and ov
 clusters, alerts and analysis values stored in it); with --keep, a store already in DIR is
 reused. Then, each in a fresh process so peak RSS is its own:
 
-- prexus: what `prexus analyze` runs: linking (graph.linking.link_actors), the checks
-  (graph.checks.run_checks), then graph.analysis.run_analysis on the contact network
+- prexus: what `prexus analyze` runs (graph.pipeline.analyze_store): linking
+  (graph.linking.link_actors), the checks (graph.checks.run_checks), then
+  graph.analysis.run_analysis on the contact network
   (projection, every measure, write-back, metadata);
 - plain: nx.Graph built with add_edge straight from the same store.edge_list, then degree,
   PageRank, eigenvector, components, Louvain, articulation points, bridges and betweenness
@@ -63,25 +64,21 @@ def relationships(all_relationships: bool) -> Any:
 
 
 def prexus_run(db: str, backend: str, all_relationships: bool) -> dict[str, Any]:
-    """The steps of app.cli's `analyze`, timed one by one."""
-    from graph.analysis import run_analysis
-    from graph.checks import run_checks
-    from graph.linking import link_actors
+    """What app.cli's `analyze` runs (graph.pipeline.analyze_store), step by step."""
+    from graph.pipeline import analyze_store
     from graph.sqlite_store import SQLiteStore
 
     with SQLiteStore(db) as store:
         start = time.perf_counter()
-        link_actors(store)
-        linked = time.perf_counter()
-        run_checks(store)
-        checked = time.perf_counter()
-        run = run_analysis(store, backend=backend, rel_types=relationships(all_relationships))
+        report = analyze_store(store, backend=backend, rel_types=relationships(all_relationships))
         done = time.perf_counter()
+    run = report.run
+    assert run is not None
     return {
         "seconds": run.seconds,
         "total": run.total_seconds,
-        "link": linked - start,
-        "checks": checked - linked,
+        "link": report.seconds["link"],
+        "checks": report.seconds["checks"],
         "command": done - start,
         "peak_mb": peak_rss_mb(),
         "nodes": run.nodes,

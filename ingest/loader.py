@@ -31,6 +31,7 @@ from multiprocessing.pool import AsyncResult
 from pathlib import Path
 from typing import Any, TextIO
 
+from graph.collector import GC_THRESHOLDS, fewer_collections
 from graph.schema import Edge, Label, Node, Provenance, now_iso
 from graph.store import (
     GraphStore,
@@ -45,7 +46,7 @@ from ingest.entities import BUILDERS, Entities, IngestContext
 from ingest.readers import InputFileError, RawRecord, Rejection, read_records
 from ingest.records import SPECS, FieldError
 from ingest.substances import SubstanceReference
-from ingest.throughput import GC_THRESHOLDS, BatchWriter, fewer_collections
+from ingest.throughput import BatchWriter
 
 DEFAULT_BATCH = 2000
 DEFAULT_MAX_REJECT_RATE = 0.05
@@ -318,7 +319,7 @@ def _init_worker(kind: str, context: IngestContext, ingested_at: str) -> None:
     """Set up a worker process (top level, so the spawn start method can call it)."""
     global _worker_builder
     _worker_builder = EntityBuilder(kind, context, ingested_at)
-    gc.set_threshold(*GC_THRESHOLDS)  # the process only builds batches: see throughput.py
+    gc.set_threshold(*GC_THRESHOLDS)  # the process only builds batches: see graph/collector.py
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
 
 

@@ -446,3 +446,23 @@ def test_a_backend_gives_the_same_results(store: GraphStore, tmp_path: Path) -> 
             rel = 1e-4 if measure in {"pagerank", "eigenvector"} else 1e-9
             got = with_backend[node][measure]
             assert got == pytest.approx(value, rel=rel, abs=1e-12), (node, measure, run.notes)
+
+
+def test_analyze_store_runs_every_step_and_leaves_the_collector_as_it_was(
+    store: GraphStore, tmp_path: Path
+) -> None:
+    """`prexus analyze` in one call: clusters, checks and measures are stored, and the
+    collector's thresholds and frozen objects are what they were before."""
+    import gc
+
+    from graph.pipeline import analyze_store
+
+    load_caviar(store, tmp_path)
+    thresholds = gc.get_threshold()
+    report = analyze_store(store, rel_types=None)
+    assert gc.get_threshold() == thresholds
+    assert gc.get_freeze_count() == 0
+    assert set(report.seconds) == {"link", "checks", "analysis"}
+    assert report.run is not None and report.run.nodes == caviar_graph().number_of_nodes()
+    assert store.get_meta("analysis") is not None and store.get_meta("alerts") is not None
+    assert top5(stored_results(store), "degree") == REFERENCE_DEGREE
