@@ -49,8 +49,7 @@ from app.models import (
 )
 from graph.analysis import META_NAME as ANALYSIS_META
 from graph.checks import ALERTS_META
-from graph.exports import _identifier as identifier_fields
-from graph.exports import posting_summary
+from graph.exports import cluster_fields, posting_summary
 from graph.limits import time_budget
 from graph.linking import (
     CLUSTERS_META,
@@ -361,15 +360,7 @@ def cluster_summary(store: GraphStore, cluster: str) -> dict[str, Any] | None:
                             RelType.HAS_IDENTIFIER)  # fmt: skip
     found = {i for r in records for i in contacts.get(r, ())}
     hubs = {n.ref for n in store.get_nodes(list(found)) if n.props.get("hub")}
-    node = store.get_node(actor)
-    return {
-        "id": cluster,
-        "postings": [r.key for r in records if r.label is Label.POSTING],
-        "seizures": [r.key for r in records if r.label is Label.SEIZURE],
-        "identifiers": [identifier_fields(i) for i in sorted(found - hubs, key=str)],
-        "size": len(records),
-        "confidence": node.props.get("confidence") if node else None,
-    }
+    return cluster_fields(cluster, records, sorted(found - hubs, key=str), store.get_node(actor))
 
 
 def _explained(store: GraphStore, cluster: str) -> ClusterOut:

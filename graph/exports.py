@@ -11,16 +11,32 @@ from collections.abc import Iterator
 from typing import Any
 
 from graph.linking import RECORD_LABELS
-from graph.schema import Label, NodeRef, RelType
+from graph.schema import Label, Node, NodeRef, RelType
 from graph.store import GraphStore, NodeFilter, Subgraph
 
 CLUSTER_NETWORK_LIMIT = 5000
 """Most nodes a cluster's network file holds (its records and their contacts)."""
 
 
-def _identifier(ref: NodeRef) -> dict[str, str]:
+def identifier_fields(ref: NodeRef) -> dict[str, str]:
+    """An Identifier node as the exports and the API show it: {"kind", "value"}."""
     kind, _, value = ref.key.partition(":")
     return {"kind": kind, "value": value}
+
+
+def cluster_fields(
+    cluster: str, records: list[NodeRef], tying: list[NodeRef], actor: Node | None
+) -> dict[str, Any]:
+    """One cluster as `prexus export clusters` and the API give it: `records` sorted by
+    name, `tying` the identifiers that tie them (hubs left out), sorted."""
+    return {
+        "id": cluster,
+        "postings": [r.key for r in records if r.label is Label.POSTING],
+        "seizures": [r.key for r in records if r.label is Label.SEIZURE],
+        "identifiers": [identifier_fields(i) for i in tying],
+        "size": len(records),
+        "confidence": actor.props.get("confidence") if actor else None,
+    }
 
 
 def _identifiers_of(store: GraphStore, labels: frozenset[Label]) -> dict[NodeRef, list[NodeRef]]:
@@ -45,15 +61,7 @@ def iter_cluster_summaries(store: GraphStore) -> Iterator[dict[str, Any]]:
         tying = sorted(
             {i for r in records for i in identifiers.get(r, ()) if i not in hubs}, key=str
         )
-        actor = actors.get(cid)
-        yield {
-            "id": cid,
-            "postings": [r.key for r in records if r.label is Label.POSTING],
-            "seizures": [r.key for r in records if r.label is Label.SEIZURE],
-            "identifiers": [_identifier(i) for i in tying],
-            "size": len(records),
-            "confidence": actor.props.get("confidence") if actor else None,
-        }
+        yield cluster_fields(cid, records, tying, actors.get(cid))
 
 
 def iter_posting_summaries(store: GraphStore) -> Iterator[dict[str, Any]]:
@@ -100,7 +108,7 @@ def _posting_summary(
     return {
         "id": posting_id,
         "cluster": props.get("cluster"),
-        "identifiers": [_identifier(i) for i in sorted(identifiers, key=str)],
+        "identifiers": [identifier_fields(i) for i in sorted(identifiers, key=str)],
         "substances": [
             {"cas": names.get(s.key, {}).get("cas"), "name": names.get(s.key, {}).get("name")}
             for s in sorted(substances, key=str)

@@ -41,7 +41,7 @@ from graph.store import (
     StoreError,
     StoreRows,
     WriteStats,
-    _payload,
+    row_payload,
     search_tokens,
     store_rows,
 )
@@ -499,7 +499,7 @@ class SQLiteStore(GraphStore):
                 shared = (id(edge.props), id(edge.provenance))
                 payload = payloads.get(shared)
                 if payload is None:
-                    payload = payloads[shared] = _payload(edge.props, edge.provenance)
+                    payload = payloads[shared] = row_payload(edge.props, edge.provenance)
                 wanted[(src, dst)] = payload
             stored = self._db.execute(
                 f"SELECT src, dst, id, {', '.join(_PAYLOAD_COLUMNS[1:])} FROM edges WHERE type = ?",

@@ -410,7 +410,7 @@ EdgeRow = tuple[str, str, str, str, str, str, str, str, str | None, str | None, 
 _NO_PROPS = ("{}", digest("{}"))
 
 
-def _payload(props: dict[str, Any], prov: Provenance) -> tuple[Any, ...]:
+def row_payload(props: dict[str, Any], prov: Provenance) -> tuple[Any, ...]:
     """The stored tail of a row: encoded properties, their digest, provenance. Edges without
     properties (a third of them: POSTED_ON, LOCATED_IN) skip the encoder."""
     blob, blob_hash = (encode_props(props), None) if props else _NO_PROPS
@@ -457,7 +457,7 @@ def store_rows(nodes: Sequence[Node], edges: Sequence[Edge]) -> StoreRows:
     """Merge a batch and encode it as rows (see StoreRows)."""
     merged_nodes, merged_edges = merge_batch(nodes, edges)
     return StoreRows(
-        [(str(n.label), n.key, *_payload(n.props, n.provenance)) for n in merged_nodes],
+        [(str(n.label), n.key, *row_payload(n.props, n.provenance)) for n in merged_nodes],
         [
             (
                 str(e.type),
@@ -465,7 +465,7 @@ def store_rows(nodes: Sequence[Node], edges: Sequence[Edge]) -> StoreRows:
                 e.source.key,
                 str(e.target.label),
                 e.target.key,
-                *_payload(e.props, e.provenance),
+                *row_payload(e.props, e.provenance),
             )
             for e in merged_edges
         ],
