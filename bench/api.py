@@ -13,6 +13,7 @@ same middleware, so its figures are the floor any request on this server pays.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import random
 import socket
@@ -21,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -64,6 +65,19 @@ def build_store(db: Path, postings: int, seed: int) -> None:
             for kind in DEMO_ORDER:
                 ingest_files(store, kind, [world.files[kind]], source="demo",
                              rejects_path=out / f"{kind}-rejects.jsonl")
+
+
+@contextlib.contextmanager
+def store_to_measure(db: Path | None, postings: int, seed: int) -> Iterator[Path]:
+    """`db` when given and present; else a demo world of `postings` built into it, or into
+    a temporary folder removed at the end."""
+    with tempfile.TemporaryDirectory(prefix="prexus-bench-db-") as folder:
+        path = db or Path(folder) / "prexus.db"
+        if not path.exists():
+            with timed() as built:
+                build_store(path, postings, seed)
+            print(f"built {path} from {postings:,} demo postings in {built.seconds:.1f} s")
+        yield path
 
 
 def workload(db: Path, size: int, seed: int) -> dict[str, list[str]]:
@@ -146,12 +160,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="prexus-bench-db-") as folder:
-        db = args.db or Path(folder) / "prexus.db"
-        if not db.exists():
-            with timed() as built:
-                build_store(db, args.postings, args.seed)
-            print(f"built {db} from {args.postings:,} demo postings in {built.seconds:.1f} s")
+    with store_to_measure(args.db, args.postings, args.seed) as db:
         with SQLiteStore(db) as store:
             counts = store.counts()
         print(f"store: {counts.total_nodes:,} nodes, {counts.total_edges:,} edges")

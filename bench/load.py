@@ -34,7 +34,6 @@ import random
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -45,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx
 
-from bench.api import build_store, free_port, start_server, wait_until_up
+from bench.api import free_port, start_server, store_to_measure, wait_until_up
 from bench.common import row, timed
 from graph.schema import Label, Node
 from graph.sqlite_store import SQLiteStore
@@ -293,12 +292,7 @@ def main() -> None:
     args = parser.parse_args()
     mix = {name: weight for name, weight in MIX.items() if name not in args.skip}
 
-    with tempfile.TemporaryDirectory(prefix="prexus-load-db-") as folder:
-        db = args.db or Path(folder) / "prexus.db"
-        if not db.exists():
-            with timed() as built:
-                build_store(db, args.postings, args.seed)
-            print(f"built {db} from {args.postings:,} demo postings in {built.seconds:.1f} s")
+    with store_to_measure(args.db, args.postings, args.seed) as db:
         ensure_clusters(db)
         with SQLiteStore(db) as store:
             counts = store.counts()
