@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import closing
+from contextlib import AbstractContextManager, closing
 from pathlib import Path
 
 import pytest
@@ -109,6 +109,27 @@ def rejected_rows(path: Path) -> list[tuple[int, str]]:
 # --------------------------------------------------------------------------- embedded store
 
 
+def resume_equals_clean_run(
+    command: list[str],
+    env: dict[str, str],
+    opened: Callable[[], AbstractContextManager[GraphStore]],
+    world: Path,
+    expected: Counts,
+    rejects: Path,
+    expected_rejects: list[tuple[int, str]],
+) -> None:
+    """`--resume` finishes the stopped ingest; after the kinds that follow postings, the
+    store and the rejects equal a clean run's."""
+    resumed = subprocess.run(command, cwd=rejects.parent, env=env, capture_output=True,
+                             text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resumed:" in resumed.stderr
+    with opened() as store:
+        ingest_kinds(store, world, ("seizures",), rejects.parent)
+        assert store.counts() == expected
+    assert sorted(rejected_rows(rejects)) == sorted(expected_rejects)
+
+
 def test_killed_ingest_leaves_a_sound_store_that_resume_completes(
     demo_world: Path, tmp_path: Path
 ) -> None:
@@ -142,15 +163,10 @@ def test_killed_ingest_leaves_a_sound_store_that_resume_completes(
         assert 600 <= store.counts().nodes["Posting"] < 3000
         assert store.get_meta(CHECKPOINT_PREFIX + "postings") is not None
 
-    resumed = subprocess.run(ingest_command(postings, rejects, "--resume"), cwd=tmp_path,
-                             env=child_env(PREXUS_DB=str(db)), capture_output=True, text=True,
-                             timeout=300)
-    assert resumed.returncode == 0, resumed.stderr
-    assert "resumed:" in resumed.stderr
-    with SQLiteStore(db) as store:
-        ingest_kinds(store, demo_world, ("seizures",), tmp_path / "rejects")
-        assert store.counts() == expected
-    assert sorted(rejected_rows(rejects)) == sorted(expected_rejects)
+    resume_equals_clean_run(
+        ingest_command(postings, rejects, "--resume"), child_env(PREXUS_DB=str(db)),
+        lambda: SQLiteStore(db), demo_world, expected, rejects, expected_rejects,
+    )
 
 
 # --------------------------------------------------------------------------- Neo4j
@@ -204,14 +220,10 @@ def test_neo4j_stopped_mid_ingest_then_resume_completes(
     server.start()
     assert server.uri == uri
     assert 300 <= committed_postings() < 1000
-    resumed = subprocess.run(ingest_command(postings, rejects, "--resume"), cwd=tmp_path,
-                             env=env, capture_output=True, text=True, timeout=600)
-    assert resumed.returncode == 0, resumed.stderr
-    assert "resumed:" in resumed.stderr
-    with open_store(settings) as store:
-        ingest_kinds(store, world, ("seizures",), tmp_path / "rejects")
-        assert store.counts() == expected
-    assert sorted(rejected_rows(rejects)) == sorted(expected_rejects)
+    resume_equals_clean_run(
+        ingest_command(postings, rejects, "--resume"), env, lambda: open_store(settings),
+        world, expected, rejects, expected_rejects,
+    )
 
 
 # --------------------------------------------------------------------------- resume rules
