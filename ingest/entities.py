@@ -8,7 +8,6 @@ file that has not been ingested yet; later records fill in the details by key.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from graph.schema import (
     NodeRef,
     Provenance,
     RelType,
+    encode_props,
     make_edge,
     make_node,
     relationship_type,
@@ -79,13 +79,11 @@ class IngestContext:
         return self.platform_names.get(folded) or self.platform_names.get(given.casefold(), given)
 
 
-_CAPTURED = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-
-
 def content_sha256(data: dict[str, Any]) -> str:
-    """SHA-256 of the record as captured (canonical JSON), cited in evidence reports. One
-    encoder built once: json.dumps with options builds a new one per call."""
-    return hashlib.sha256(_CAPTURED.encode(data).encode()).hexdigest()
+    """SHA-256 of the record as captured (canonical JSON: sorted keys, no spaces, UTF-8
+    kept), cited in evidence reports. A record holds only JSON values (readers make them),
+    so the properties encoder writes exactly that."""
+    return hashlib.sha256(encode_props(data).encode()).hexdigest()
 
 
 _REQUEST_CUES = re.compile(

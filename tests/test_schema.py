@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from datetime import date
+from typing import Any
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from graph.schema import (
     IDENTIFIER_KINDS,
@@ -12,6 +18,7 @@ from graph.schema import (
     NodeRef,
     Provenance,
     RelType,
+    encode_props,
     make_edge,
     make_node,
     schema_document,
@@ -66,3 +73,21 @@ def test_schema_document_lists_everything() -> None:
     doc = schema_document()
     assert {n["label"] for n in doc["nodes"]} == {str(label) for label in Label}
     assert doc["provenance"][0] == "source"
+
+
+PROP_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text() | st.dates(),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(props=st.dictionaries(st.text(max_size=12), PROP_VALUES, max_size=8))
+def test_encoded_props_are_canonical_json(props: dict[str, Any]) -> None:
+    """Digests of stored data are of this text: the encoder built once must write exactly
+    what json.dumps with the canonical options writes (floats, big integers, dates too)."""
+    canonical = json.dumps(props, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                           default=str)
+    assert encode_props(props) == canonical
+    assert encode_props({"day": date(2024, 12, 1)}) == '{"day":"2024-12-01"}'
