@@ -48,6 +48,12 @@ class RawRecord:
     line: int
     data: dict[str, Any]
     raw: str
+    """The row's text: for the reading process's progress count (rejections quote `data`)."""
+
+    def __reduce__(self) -> tuple[type[RawRecord], tuple[str, int, dict[str, Any], str]]:
+        """Pickled for an ingest worker without `raw`, which it does not use: that halves
+        what the reading process sends."""
+        return RawRecord, (self.file, self.line, self.data, "")
 
 
 @dataclass(slots=True)
@@ -213,9 +219,9 @@ def _deeper_than(value: Any, levels: int) -> bool:
     return False
 
 
-_SUSPECT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\\]")
-"""What a field could fail check_value by: a control character, a surrogate, or a
-backslash (a JSON escape may decode to either)."""
+_SUSPECT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]|\\[bfu]")
+"""What a field could fail check_value by: a control character, a surrogate, or a JSON
+escape that decodes to one (\\b, \\f, \\u). Postings are full of \\n, which cannot."""
 _GOOD_NAMES_MAX = 4096
 _good_names: set[str] = set()
 """Field names check_name accepted: the same dozen recur in every record of a file."""
@@ -281,25 +287,47 @@ def _json_problem(exc: ValueError | RecursionError) -> str:
     return f"malformed JSON: {str(exc)[:200]}"  # a number too long or out of range
 
 
-def read_jsonl(path: Path) -> Iterator[RawRecord | Rejection]:
+@dataclass(slots=True)
+class JsonLine:
+    """A JSONL line read but not decoded yet (`read_records(..., decode=False)`): an ingest
+    with worker processes leaves decoding and checking to them, so the one reading process
+    only splits lines, and sends one string per record instead of a dict of fields."""
+
+    file: str
+    line: int
+    raw: str
+
+    def decoded(self) -> RawRecord | Rejection:
+        """What `read_records` would have given for this line."""
+        return _json_record(self.file, self.line, self.raw)
+
+
+Row = RawRecord | Rejection | JsonLine
+"""What reading a file gives: a record, a rejection, or a JSONL line still to decode."""
+
+
+def _json_record(name: str, number: int, stripped: str) -> RawRecord | Rejection:
+    if len(stripped) > MAX_RECORD_CHARS:
+        return Rejection(name, number, None, f"record longer than {MAX_RECORD_CHARS:,} "
+                         "characters", stripped[:2000])
+    try:
+        data = _DECODER.decode(stripped)
+    except (ValueError, RecursionError) as exc:
+        return Rejection(name, number, None, _json_problem(exc), stripped[:2000])
+    return _validated(name, number, data, stripped)
+
+
+def read_jsonl(path: Path, decode: bool = True) -> Iterator[Row]:
     name = str(path)
     for number, text, raw, problem in _decoded_lines(path):
         if text is None:
             yield Rejection(name, number, None, problem, raw[:2000].decode("latin-1"))
             continue
         stripped = text.strip()
-        if not stripped:
-            continue
-        if len(stripped) > MAX_RECORD_CHARS:
-            yield Rejection(name, number, None, f"record longer than {MAX_RECORD_CHARS:,} "
-                            "characters", stripped[:2000])
-            continue
-        try:
-            data = _DECODER.decode(stripped)
-        except (ValueError, RecursionError) as exc:
-            yield Rejection(name, number, None, _json_problem(exc), stripped[:2000])
-            continue
-        yield _validated(name, number, data, stripped)
+        if stripped:
+            yield _json_record(name, number, stripped) if decode else JsonLine(
+                name, number, stripped
+            )
 
 
 def read_csv(path: Path) -> Iterator[RawRecord | Rejection]:
@@ -402,8 +430,12 @@ def _skip_space(text: str, pos: int) -> int:
 READERS = {"csv": read_csv, "jsonl": read_jsonl, "json": read_json_array}
 
 
-def read_records(path: Path) -> Iterator[RawRecord | Rejection]:
-    """Every row of one file, as records or rejections."""
+def read_records(path: Path, decode: bool = True) -> Iterator[Row]:
+    """Every row of one file, as records or rejections; with `decode` False the lines of a
+    JSONL file come as `JsonLine`s, to decode where the records are built."""
     if not path.is_file():
         raise InputFileError(f"{path}: no such file")
-    return READERS[file_format(path)](path)
+    kind = file_format(path)
+    if kind == "jsonl" and not decode:
+        return read_jsonl(path, decode=False)
+    return READERS[kind](path)

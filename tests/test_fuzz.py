@@ -219,6 +219,25 @@ def test_json_a_store_cannot_take_is_a_rejected_row(
     assert isinstance(rows[1], RawRecord)
 
 
+@pytest.mark.parametrize(
+    ("escape", "rejected"),
+    [("\\b", True), ("\\f", True), ("\\u0001", True), ("\\udfff", True),
+     ("\\\\b", False), ("\\n", False), ("\\t", False), ("\\r", False), ("\\u00e9", False)],
+)  # fmt: skip
+def test_escapes_are_checked_for_what_they_decode_to(
+    tmp_path: Path, escape: str, rejected: bool
+) -> None:
+    """The reader skips the per-field checks when the raw line cannot decode to a control
+    character or surrogate; an escaped backslash or newline must not make it skip a check,
+    and an escape that does decode to one must not pass."""
+    path = tmp_path / "escapes.jsonl"
+    path.write_text('{"id": "a", "text": "x' + escape + 'y"}\n', encoding="utf-8")
+    (row,) = _read(path)
+    assert isinstance(row, Rejection) is rejected, row
+    if not rejected:
+        assert row.data["text"] == json.loads('"x' + escape + 'y"')  # type: ignore[union-attr]
+
+
 def test_an_overlong_line_is_rejected_without_being_held(tmp_path: Path) -> None:
     path = tmp_path / "long.jsonl.gz"
     long_line = b'{"text": "' + b"x" * 5_000_000 + b'"}\n'
