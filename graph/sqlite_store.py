@@ -15,8 +15,11 @@ from __future__ import annotations
 import functools
 import json
 import sqlite3
+import tempfile
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -56,6 +59,8 @@ RANKED_MATCHES = 1000
 """Full-text matches up to which results are ranked by relevance; above, newest first."""
 PROGRESS_STEPS = 10_000
 """SQLite virtual-machine steps between two looks at the time budget (well under 1 ms)."""
+PAGE_SIZE = 16_384
+"""Bytes per page of a new database (SQLite's default is 4,096)."""
 _Method = TypeVar("_Method", bound=Callable[..., Any])
 
 
@@ -214,6 +219,9 @@ class SQLiteStore(GraphStore):
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open SQLite database {self.path}: {exc}") from exc
         self._lock = threading.RLock()
+        # 16 KiB pages for a new database (an existing one keeps its own): a posting's
+        # rows and index entries span fewer pages, and bulk ingest writes about 7% less
+        self._db.execute(f"PRAGMA page_size = {PAGE_SIZE}")
         self._db.execute("PRAGMA journal_mode = WAL")
         self._db.execute("PRAGMA synchronous = NORMAL")
         self._db.execute("PRAGMA foreign_keys = ON")
@@ -256,7 +264,21 @@ class SQLiteStore(GraphStore):
         if not Path(source).is_file():
             raise StoreError(f"no backup at {source}")
         with self._lock, sqlite3.connect(f"file:{source}?mode=ro", uri=True) as backup:
-            backup.backup(self._db)
+            if _page_size(backup) == _page_size(self._db):
+                backup.backup(self._db)
+                return
+            # SQLite cannot copy into a WAL database with another page size (a backup made
+            # before PAGE_SIZE changed): stage the copy at this one's page size first
+            with tempfile.TemporaryDirectory() as folder:
+                staged = sqlite3.connect(Path(folder) / "staged.db", isolation_level=None)
+                try:
+                    backup.backup(staged)
+                    staged.execute("PRAGMA journal_mode = DELETE")
+                    staged.execute(f"PRAGMA page_size = {_page_size(self._db)}")
+                    staged.execute("VACUUM")
+                    staged.backup(self._db)
+                finally:
+                    staged.close()
 
     def clear(self) -> None:
         with self._lock, self._transaction():
@@ -268,6 +290,21 @@ class SQLiteStore(GraphStore):
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)
 
+    @contextmanager
+    def _bulk_write(self) -> Iterator[None]:
+        """Around a batch upsert (holding the lock, outside its transaction): no foreign-key
+        checks, since every edge's endpoints were looked up or created by the batch itself
+        (a missing one raises MissingNodeError first), and no progress callback, which
+        takes the GIL back from the ingest's other threads every 10,000 steps; upserts run
+        under no time budget. Together about a tenth of an ingest's SQLite time."""
+        self._db.execute("PRAGMA foreign_keys = OFF")
+        self._db.set_progress_handler(None, 0)
+        try:
+            yield
+        finally:
+            self._db.execute("PRAGMA foreign_keys = ON")
+            self._db.set_progress_handler(deadline_passed, PROGRESS_STEPS)
+
     # --- writes ----------------------------------------------------------------------------
     def upsert(self, nodes: Sequence[Node], edges: Sequence[Edge] = ()) -> WriteStats:
         return self.upsert_rows(store_rows(nodes, edges))
@@ -275,7 +312,7 @@ class SQLiteStore(GraphStore):
     def upsert_rows(self, rows: StoreRows) -> WriteStats:
         """Write rows as they come: ingest workers merged and encoded them already."""
         stats = WriteStats()
-        with self._lock, self._transaction():
+        with self._lock, self._bulk_write(), self._transaction():
             self._node_ids: dict[tuple[str, str], int] = {}
             created, updated = self._write_nodes(rows.nodes, stats)
             stats.nodes_created, stats.nodes_updated = created, updated
@@ -292,16 +329,7 @@ class SQLiteStore(GraphStore):
         existing = self._existing_nodes([row[:2] for row in nodes])
         next_id = self._db.execute("SELECT coalesce(max(id), 0) + 1 FROM nodes").fetchone()[0]
         self._first_new_id = next_id
-
-        def assign_id(ident: tuple[str, str]) -> int:
-            nonlocal next_id
-            self._node_ids[ident] = next_id
-            next_id += 1
-            return next_id - 1
-
-        rows = [(row[:2], row) for row in nodes]
-        head = ("label", "key")
-        written = self._insert_or_update("nodes", head, rows, existing, stats, assign_id)
+        written = self._insert_or_update("nodes", ("label", "key"), nodes, existing, stats, next_id)
         if written[0]:
             self._index_text(self._first_new_id)
         return written
@@ -323,39 +351,34 @@ class SQLiteStore(GraphStore):
         """Edges are looked up only between nodes that existed before this batch: one with
         an endpoint created here cannot be stored yet (a new posting's edges, all of them on
         a first ingest), and deleting a node deletes its edges."""
-        ids = self._node_ids
-        first_new = self._first_new_id
+        find = self._node_ids.get
         rows: list[Any] = []
-        older: list[tuple[str, int, int]] = []
         elsewhere: list[int] = []  # edges with an endpoint not in this batch: looked up below
-
-        def row(edge: EdgeRow, src: int, dst: int) -> tuple[Any, tuple[Any, ...]]:
-            ident = (edge[0], src, dst)
-            if src < first_new and dst < first_new:
-                older.append(ident)
-            return ident, (*ident, *edge[5:])
-
         for edge in edges:
-            src, dst = ids.get(edge[1:3]), ids.get(edge[3:5])
+            src, dst = find((edge[1], edge[2])), find((edge[3], edge[4]))
             if src is None or dst is None:
                 elsewhere.append(len(rows))
                 rows.append(None)
             else:
-                rows.append(row(edge, src, dst))
+                rows.append((edge[0], src, dst, *edge[5:]))
         if elsewhere:
             wanted = [edges[i][at : at + 2] for i in elsewhere for at in (1, 3)]
             ends = {NodeRef(Label(label), key) for label, key in wanted}
-            ids.update(((ref.label, ref.key), row_id) for ref, row_id in self._ids(ends).items())
+            self._node_ids.update(
+                ((ref.label, ref.key), row_id) for ref, row_id in self._ids(ends).items()
+            )
             for i in elsewhere:
                 edge = edges[i]
-                src, dst = ids.get(edge[1:3]), ids.get(edge[3:5])
+                src, dst = find((edge[1], edge[2])), find((edge[3], edge[4]))
                 if src is None or dst is None:
                     missing = ":".join(edge[1:3] if src is None else edge[3:5])
                     raise MissingNodeError(
                         f"{edge[0]} edge {edge[1]}:{edge[2]} -> {edge[3]}:{edge[4]}: "
                         f"no node {missing}"
                     )
-                rows[i] = row(edge, src, dst)
+                rows[i] = (edge[0], src, dst, *edge[5:])
+        first_new = self._first_new_id
+        older = [row[:3] for row in rows if row[1] < first_new and row[2] < first_new]
         existing = self._existing_edges(older) if older else {}
         return self._insert_or_update("edges", ("type", "src", "dst"), rows, existing, stats)
 
@@ -363,29 +386,46 @@ class SQLiteStore(GraphStore):
         self,
         table: str,
         head: tuple[str, ...],
-        rows: list[tuple[Any, tuple[Any, ...]]],
+        rows: Sequence[tuple[Any, ...]],
         existing: dict[Any, tuple[Any, ...]],
         stats: WriteStats,
-        assign_id: Callable[[Any], int] | None = None,
+        first_id: int | None = None,
     ) -> tuple[int, int]:
         """INSERT rows not stored yet, UPDATE those that changed; each row is the head
-        columns, then props, hash and provenance, its first column the kind counted."""
-        inserts, updates = [], []
-        for ident, row in rows:
-            have = existing.get(ident)
-            if have is None:
-                inserts.append(row if assign_id is None else (assign_id(ident), *row))
-                stats.count(row[0], 1, 0)
-            elif _changed(have, row):
-                updates.append(_update_row(have[0], row[-7:]))
-                stats.count(row[0], 0, 1)
-        columns = (("id",) if assign_id else ()) + head + _PAYLOAD_COLUMNS
+        columns (its identity), then props, hash and provenance, its first column the kind
+        counted. With `first_id` new rows get ids from it on, recorded in `_node_ids`.
+
+        Per row only a dict look-up (none on a first ingest, when nothing exists): the
+        writer runs in the ingesting process, which all rows pass through."""
+        width = len(head)
+        inserts: Sequence[tuple[Any, ...]] = rows
+        changed: list[tuple[int, tuple[Any, ...]]] = []
+        if existing:
+            inserts = []
+            for row in rows:
+                have = existing.get(row[:width])
+                if have is None:
+                    inserts.append(row)
+                elif _changed(have, row):
+                    changed.append((have[0], row))
+        for kind, count in Counter([row[0] for row in inserts]).items():
+            stats.count(kind, count, 0)
+        for kind, count in Counter([row[0] for _, row in changed]).items():
+            stats.count(kind, 0, count)
+        columns = head + _PAYLOAD_COLUMNS
+        if first_id is not None:
+            ids = range(first_id, first_id + len(inserts))
+            self._node_ids.update(zip([row[:width] for row in inserts], ids, strict=True))
+            inserts = [(row_id, *row) for row_id, row in zip(ids, inserts, strict=True)]
+            columns = ("id", *columns)
         self._db.executemany(
             f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
             inserts,
         )
-        self._db.executemany(_UPDATE.format(table=table), updates)
-        return len(inserts), len(updates)
+        self._db.executemany(
+            _UPDATE.format(table=table), [_update_row(row_id, row[-7:]) for row_id, row in changed]
+        )
+        return len(inserts), len(changed)
 
     def _existing_nodes(
         self, refs: Sequence[tuple[str, str]]
@@ -979,6 +1019,10 @@ def _node_conditions(flt: NodeFilter) -> tuple[str, list[str]]:
         where.append("(n.last_seen IS NULL OR n.last_seen >= ?)")
         params.append(flt.since)
     return " AND ".join(where), params
+
+
+def _page_size(db: sqlite3.Connection) -> int:
+    return int(db.execute("PRAGMA page_size").fetchone()[0])
 
 
 class _Transaction:

@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from app.cli import cli
+from ingest.loader import ingest_files
 
 runner = CliRunner()
 
@@ -91,3 +92,29 @@ def test_backup_and_restore_round_trip(db: Path, tmp_path: Path) -> None:
     assert runner.invoke(cli, ["stats"]).stdout == before
     missing = runner.invoke(cli, ["restore", str(tmp_path / "nope.db")])
     assert missing.exit_code == 1 and "no backup at" in missing.output
+
+
+def test_a_backup_with_another_page_size_restores(
+    db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Databases made before the page size changed keep 4 KiB pages, and so do their
+    backups; SQLite refuses to copy those into a WAL database with bigger pages as it is."""
+    import graph.sqlite_store as sqlite_store
+
+    with monkeypatch.context() as older:
+        older.setattr(sqlite_store, "PAGE_SIZE", 4096)
+        with sqlite_store.SQLiteStore(tmp_path / "old.db") as old:
+            assert old._db.execute("PRAGMA page_size").fetchone()[0] == 4096
+            world = tmp_path / "w"
+            assert runner.invoke(cli, ["demo", str(world), "--postings", "50"]).exit_code == 0
+            ingest_files(old, "postings", [world / "postings.jsonl"])
+            counts = old.counts()
+            old.backup(tmp_path / "old-backup.db")
+    assert runner.invoke(cli, ["stats"]).exit_code == 0  # the store at PREXUS_DB: new pages
+    with sqlite_store.SQLiteStore(db) as store:
+        assert store._db.execute("PRAGMA page_size").fetchone()[0] == sqlite_store.PAGE_SIZE
+    result = runner.invoke(cli, ["restore", str(tmp_path / "old-backup.db")])
+    assert result.exit_code == 0, result.output
+    with sqlite_store.SQLiteStore(db) as store:
+        assert store.counts() == counts and counts.nodes["Posting"] == 50
+        assert store._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
