@@ -9,6 +9,7 @@ the near misses an analyst should review.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from anyascii import anyascii
 from rapidfuzz import fuzz
@@ -39,6 +40,23 @@ _LEGAL_SUFFIXES: tuple[tuple[str, ...], ...] = tuple(sorted(
 _LEGAL_PREFIXES: tuple[tuple[str, ...], ...] = tuple(
     (form,) for form in ("ooo", "zao", "oao", "pao", "ao", "tov", "ip", "pt", "cv")
 )
+
+
+def _by_end_token(
+    forms: tuple[tuple[str, ...], ...], end: int
+) -> dict[str, tuple[tuple[str, ...], ...]]:
+    """Forms grouped by their first (`end=0`) or last (`end=-1`) token, each group in the
+    order of `forms`: only forms ending in a name's edge token can match there, and the
+    first of them that does is the one a scan of all of `forms` would find."""
+    groups: dict[str, list[tuple[str, ...]]] = {}
+    for form in forms:
+        groups.setdefault(form[end], []).append(form)
+    return {token: tuple(group) for token, group in groups.items()}
+
+
+_SUFFIXES_BY_LAST = _by_end_token(_LEGAL_SUFFIXES, -1)
+_PREFIXES_BY_FIRST = _by_end_token(_LEGAL_PREFIXES, 0)
+
 _TITLES = frozenset(
     {"mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "madam", "mme", "herr", "frau"}
 )
@@ -73,14 +91,14 @@ def _strip_legal_forms(tokens: list[str]) -> list[str]:
     "Co." costs linear time, not quadratic."""
     first, end = 0, len(tokens)
     stripped = True
-    while stripped:
+    while stripped and end - first > 1:
         stripped = False
-        for form in _LEGAL_SUFFIXES:
+        for form in _SUFFIXES_BY_LAST.get(tokens[end - 1], ()):
             size = len(form)
             if end - first > size and tuple(tokens[end - size : end]) == form:
                 end, stripped = end - size, True
                 break
-        for form in _LEGAL_PREFIXES:
+        for form in _PREFIXES_BY_FIRST.get(tokens[first], ()):
             size = len(form)
             if end - first > size and tuple(tokens[first : first + size]) == form:
                 first, stripped = first + size, True
@@ -116,6 +134,10 @@ _COMPANY_IN_TEXT = re.compile(
 )
 
 
+_text_company_key = lru_cache(maxsize=4096)(normalise_company)
+"""normalise_company for names found in text: one supplier is named in many postings."""
+
+
 def find_company_names(text: str) -> list[str]:
     """Company names written out in free text: capitalised words ending in a legal form
     ("Hubei Xinyuan Chemical Co., Ltd.", "Sai Javi Intermediates Pvt. Ltd."). Deduplicated
@@ -125,7 +147,7 @@ def find_company_names(text: str) -> list[str]:
         return []
     for match in _COMPANY_IN_TEXT.finditer(text):
         name = match.group(1).strip(" ,")
-        key = normalise_company(name)
+        key = _text_company_key(name)
         if key and key not in found:
             found[key] = name
     return list(found.values())

@@ -145,24 +145,30 @@ class RecordSpec:
     doc: str = ""
     declared: frozenset[str] = field(init=False, repr=False, compare=False)
     """The field names, built once rather than per record."""
+    _checks: tuple[tuple[str, Callable[[Any], Any], bool], ...] = field(
+        init=False, repr=False, compare=False
+    )
+    """(name, parse, required) of each field: read per record without attribute look-ups."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "declared", frozenset(spec.name for spec in self.fields))
+        checks = tuple((spec.name, spec.parse, spec.required) for spec in self.fields)
+        object.__setattr__(self, "_checks", checks)
 
     def parse(self, data: dict[str, Any]) -> dict[str, Any]:
         """Checked and normalised fields; unknown fields pass through as text."""
         declared = self.declared
         out: dict[str, Any] = {}
-        for spec in self.fields:
-            value = data.get(spec.name)
-            if value is None or value == "" or value == []:
-                if spec.required:
-                    raise FieldError(spec.name, "required field is missing")
+        for name, parse, required in self._checks:
+            value = data.get(name)
+            if not value and (value is None or value == "" or value == []):  # a JSON value
+                if required:
+                    raise FieldError(name, "required field is missing")
                 continue
             try:
-                out[spec.name] = spec.parse(value)
+                out[name] = parse(value)
             except ValueError as exc:
-                raise FieldError(spec.name, str(exc)) from None
+                raise FieldError(name, str(exc)) from None
         for name, value in data.items():
             if name not in declared and value not in (None, "", []):
                 out[name] = value if isinstance(value, (int, float, bool)) else _extra(value)

@@ -40,7 +40,11 @@ _DIGIT_DASH = frozenset(f"{digit}-" for digit in range(10))
 
 
 def _tokens(text: str) -> tuple[bytes, ...]:
-    low = text.lower()
+    return _low_tokens(text.lower())
+
+
+def _low_tokens(low: str) -> tuple[bytes, ...]:
+    """The tokens of lower-cased text (`_tokens` for a caller that needs `low` itself too)."""
     if not low.isascii():
         low = low.translate(_GREEK_TABLE)
     return tuple(low.encode().translate(_NON_WORD_BYTES).split())
@@ -229,8 +233,8 @@ class SubstanceReference:
         return [mention for _, mention in chosen.values()], invalid
 
     def _find_names(self, text: str) -> list[tuple[int, SubstanceMention, bool]]:
-        tokens, names = _tokens(text), self._names
-        low = text.lower()
+        low, names = text.lower(), self._names
+        tokens = _low_tokens(low)
         found: list[tuple[int, SubstanceMention, bool]] = []
         next_token, next_char = 0, 0
         for index in [i for i, token in enumerate(tokens) if token in names]:

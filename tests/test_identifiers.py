@@ -3,8 +3,10 @@ and look-alikes (CAS numbers, dates, prices, order numbers, wallet fragments) ar
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -557,3 +559,70 @@ def test_parse_contact_phone_for_a_messenger_gets_the_channel() -> None:
 def test_parse_contact_rejects_unknown_kinds() -> None:
     with pytest.raises(ValueError, match="unknown identifier kind"):
         parse_contact("x", "fax")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="0123456789 +-().:@/abcdefghtgwa", max_size=40))
+def test_a_text_with_fewer_than_seven_digits_reads_the_same_in_every_region(text: str) -> None:
+    """Entity memos share one entry for such texts across regions (ingest.entities)."""
+    from ingest.identifiers import region_matters
+
+    if region_matters(text):
+        return
+    for region in ("DE", "US", "CN", "IN"):
+        assert extract_identifiers(text, region) == extract_identifiers(text, None)
+
+
+def test_region_matters_for_a_national_number() -> None:
+    from ingest.identifiers import region_matters
+
+    text = "Tel: 0151 2345 6789"
+    assert region_matters(text)
+    assert found(text, "DE") != found(text, None)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a@b.com at the start", {("email", "a@b.com")}),
+        ("@handle", {("telegram", "handle")}),
+        ("Wickr: chemseller", {("wickr", "chemseller")}),
+        ("mail: shop@example.com (WhatsApp)", {("email", "shop@example.com")}),
+        (":=@@::==", set()),
+    ],
+)
+def test_anchors_at_the_ends_of_a_text(text: str, expected: set[tuple[str, str]]) -> None:
+    """Labels and local parts are read backwards on the reversed text: an anchor at either
+    end of the text is read like one in the middle."""
+    assert found(text) == expected
+    assert extract_identifiers(text) == extract_identifiers(" " + text + " ")
+
+
+def test_ascii_twin_refuses_a_pattern_whose_non_ascii_letters_fold_to_ascii() -> None:
+    import re
+
+    from ingest.identifiers import ascii_twin
+
+    assert ascii_twin(re.compile(r"\bneed\b", re.I)).findall("NEED it, we need") == ["NEED", "need"]
+    with pytest.raises(ValueError):
+        ascii_twin(re.compile("ſ", re.I))  # the long s matches "s" only in Unicode mode
+
+
+def test_a_label_naming_two_services_reads_the_same_under_any_hash_seed() -> None:
+    """The services a label names were tried in set order, which follows the string hash
+    seed: two runs of one ingest could order identifiers, and pick a contact, differently."""
+    code = (
+        "from ingest.identifiers import extract_identifiers, parse_contact\n"
+        "text = '微信,threema: ABCD1234 and wickr/wechat: abcd_1234'\n"
+        "print([(i.kind, i.value) for i in extract_identifiers(text, None)],"
+        " parse_contact('微信,threema: ABCD1234', None, None))\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    outputs = {
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root,
+            env={**os.environ, "PYTHONHASHSEED": str(seed)},
+        ).stdout
+        for seed in range(6)
+    }
+    assert len(outputs) == 1, outputs

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ingest.names import name_similarity, normalise_company, normalise_person
 
@@ -83,3 +85,40 @@ def test_name_similarity() -> None:
     far = name_similarity("Hubei Xinyuan Chemical", "Shanghai Foo Trading")
     assert 0.9 < near < 1.0
     assert 0.0 <= far < 0.5
+
+
+def _strip_by_scanning_every_form(tokens: list[str]) -> list[str]:
+    """The plain definition: at each step the first form (longest first) that ends the name."""
+    from ingest.names import _LEGAL_PREFIXES, _LEGAL_SUFFIXES
+
+    first, end, stripped = 0, len(tokens), True
+    while stripped:
+        stripped = False
+        for form in _LEGAL_SUFFIXES:
+            if end - first > len(form) and tuple(tokens[end - len(form) : end]) == form:
+                end, stripped = end - len(form), True
+                break
+        for form in _LEGAL_PREFIXES:
+            if end - first > len(form) and tuple(tokens[first : first + len(form)]) == form:
+                first, stripped = first + len(form), True
+                break
+    return tokens[first:end]
+
+
+_NAME_WORDS = (
+    "co", "ltd", "and", "kg", "gmbh", "sa", "de", "cv", "sp", "z", "oo", "ooo", "pt", "trading",
+    "import", "export", "ao", "acme", "sti", "x",
+)  # fmt: skip
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(_NAME_WORDS),
+        max_size=9,
+    )
+)
+def test_legal_forms_looked_up_by_edge_token_strip_like_a_scan_of_all(tokens: list[str]) -> None:
+    from ingest.names import _strip_legal_forms
+
+    assert _strip_legal_forms(tokens) == _strip_by_scanning_every_form(tokens)
