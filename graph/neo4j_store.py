@@ -13,6 +13,7 @@ import contextlib
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from neo4j import Driver, GraphDatabase, ManagedTransaction, Query
@@ -113,11 +114,11 @@ def _node_upsert_query(label: Label) -> str:
     )
 
 
-def _endpoints(source: Label, target: Label) -> str:
+def _endpoints(source: Label, target: Label, src: str = "row.src", dst: str = "row.dst") -> str:
     """Both endpoints of each row by key: one unique-index seek each."""
     return (
-        f"{_KEEP_PLAN} UNWIND $rows AS row MATCH (a:`{source}` {{_key: row.src}}) "
-        f"MATCH (b:`{target}` {{_key: row.dst}}) "
+        f"{_KEEP_PLAN} UNWIND $rows AS row MATCH (a:`{source}` {{_key: {src}}}) "
+        f"MATCH (b:`{target}` {{_key: {dst}}}) "
     )
 
 
@@ -129,13 +130,47 @@ def _edge_upsert_query(rel: RelType, source: Label, target: Label) -> str:
     )
 
 
-def _edge_create_query(rel: RelType, source: Label, target: Label) -> str:
+_EdgeRow = list[Any]
+"""An edge as Neo4jRows holds it and the CREATE query reads it: [source key, target key,
+record props, props hash, then provenance in PROVENANCE_FIELDS order]. A list, not a map:
+a map would repeat its eight key strings in every one of a batch's ~11,000 rows, to pickle,
+pack, send and decode on the server."""
+_EDGE_PROVENANCE = 4
+"""Where the provenance starts in an _EdgeRow."""
+
+
+def _edge_row(edge: Edge) -> _EdgeRow:
+    """One edge's row; its hash is of the record props, as the MERGE path compares."""
+    prov = edge.provenance
+    return [
+        edge.source.key,
+        edge.target.key,
+        edge.props,
+        props_hash(edge.props),
+        *[getattr(prov, name) for name in PROVENANCE_FIELDS],
+    ]
+
+
+def _edge_create_query(rel: RelType, source: Label, target: Label, names: Iterable[str]) -> str:
     """For edges with an endpoint created in the same batch: no existing relationship to
-    look for, and every property is set at once from one prepared map."""
+    look for, and every property is written with the relationship from a map literal:
+    the record props the rows have (a row without one gives null: not set), `_hash` and
+    provenance, as the MERGE path would set them. (`SET x = map` did the same, but the
+    planner put an `Eager`, every row materialised, before it.)"""
+    record = [f"{_quoted(name)}: row[2].{_quoted(name)}" for name in sorted(names)]
+    stored = ["_hash: row[3]"] + [
+        f"_{name}: row[{i}]" for i, name in enumerate(PROVENANCE_FIELDS, _EDGE_PROVENANCE)
+    ]
+    props = ", ".join(record + stored)
     return (
-        _endpoints(source, target)
-        + f"CREATE (a)-[x:`{rel}`]->(b) SET x = row.props RETURN count(*) AS matched"
+        _endpoints(source, target, "row[0]", "row[1]")
+        + f"CREATE (a)-[x:`{rel}` {{{props}}}]->(b) RETURN count(*) AS matched"
     )
+
+
+def _quoted(name: str) -> str:
+    """A property name as a Cypher identifier, whatever characters it has."""
+    return "`" + name.replace("`", "``") + "`"
 
 
 def _row(
@@ -150,15 +185,11 @@ def _row(
     return {**key_fields, "props": props, "hash": digest, **prov.as_dict()}
 
 
-def _created_props(edge: Edge) -> dict[str, Any]:
-    """All properties a new relationship gets from the MERGE path (`_MERGE_PROVENANCE` on a
-    relationship that did not exist), as one map: record props, `_hash`, provenance."""
-    stored = {name: value for name, value in edge.props.items() if value is not None}
-    stored["_hash"] = props_hash(edge.props)
-    for name, value in edge.provenance.as_dict().items():
-        if value is not None:
-            stored["_" + name] = value
-    return stored
+def _merge_row(row: _EdgeRow) -> dict[str, Any]:
+    """The `_MERGE_PROVENANCE` row of an edge (a map, as the node rows) from its `_EdgeRow`."""
+    merged = {"src": row[0], "dst": row[1], "props": row[2], "hash": row[3]}
+    merged.update(zip(PROVENANCE_FIELDS, row[_EDGE_PROVENANCE:], strict=True))
+    return merged
 
 
 def _node_props(label: Label, props: dict[str, Any]) -> dict[str, Any]:
@@ -176,6 +207,46 @@ def _public(props: dict[str, Any]) -> tuple[dict[str, Any], Provenance]:
     """Split stored properties into record properties and provenance."""
     prov = Provenance(**{name: props.get("_" + name) for name in PROVENANCE_FIELDS})
     return {k: v for k, v in props.items() if not k.startswith("_")}, prov
+
+
+_EdgeGroup = tuple[RelType, Label, Label]
+
+
+@dataclass(slots=True)
+class Neo4jRows:
+    """One batch as the UNWIND parameters of its writes, merged like `merge_batch`: node
+    rows by label (props with search tokens, hash, provenance), edge rows by (type,
+    source label, target label) as `_EdgeRow` lists. Built by `Neo4jStore.prepare_rows`,
+    maybe in an ingest worker, so the process talking to the server only sends them;
+    plain lists, dicts and strings, cheap to pickle."""
+
+    nodes: dict[Label, list[dict[str, Any]]]
+    edges: dict[_EdgeGroup, list[_EdgeRow]]
+
+    def entities(self) -> tuple[list[Node], list[Edge]]:
+        """The merged nodes and edges again (a watched ingest checks those)."""
+        nodes = [
+            Node(
+                label,
+                row["key"],
+                {k: v for k, v in row["props"].items() if not k.startswith(_TOKENS)},
+                Provenance(*[row[name] for name in PROVENANCE_FIELDS]),
+            )
+            for label, rows in self.nodes.items()
+            for row in rows
+        ]
+        edges = [
+            Edge(
+                rel,
+                NodeRef(source, row[0]),
+                NodeRef(target, row[1]),
+                row[2],
+                Provenance(*row[_EDGE_PROVENANCE:]),
+            )
+            for (rel, source, target), rows in self.edges.items()
+            for row in rows
+        ]
+        return nodes, edges
 
 
 class Neo4jStore(GraphStore):
@@ -273,40 +344,68 @@ class Neo4jStore(GraphStore):
                 ).consume()
 
     # --- writes ----------------------------------------------------------------------------
-    def upsert(self, nodes: Sequence[Node], edges: Sequence[Edge] = ()) -> WriteStats:
+    @staticmethod
+    def prepare_rows(nodes: Sequence[Node], edges: Sequence[Edge]) -> Neo4jRows:
+        """Merge a batch and build its UNWIND rows (see Neo4jRows), so that merging,
+        hashing, tokenising and building rows run where the batch is built (an ingest
+        worker), not in the process that waits on the server."""
         nodes, edges = merge_batch(nodes, edges)
-        node_groups: dict[Label, list[dict[str, Any]]] = defaultdict(list)
+        node_rows: dict[Label, list[dict[str, Any]]] = defaultdict(list)
         for node in nodes:
             props = _node_props(node.label, node.props)
             row = _row({"key": node.key}, props, node.provenance, hashed=node.props)
-            node_groups[node.label].append(row)
+            node_rows[node.label].append(row)
+        edge_rows: dict[_EdgeGroup, list[_EdgeRow]] = defaultdict(list)
+        for edge in edges:
+            edge_rows[(edge.type, edge.source.label, edge.target.label)].append(_edge_row(edge))
+        return Neo4jRows(dict(node_rows), dict(edge_rows))
+
+    def upsert(self, nodes: Sequence[Node], edges: Sequence[Edge] = ()) -> WriteStats:
+        return self.upsert_rows(self.prepare_rows(nodes, edges))
+
+    def upsert_rows(self, rows: Neo4jRows) -> WriteStats:  # type: ignore[override]
+        """Write prepared rows in one transaction: nodes by label, then each edge group,
+        CREATEd where an endpoint is new in this batch (the edge cannot exist yet), else
+        MERGEd with its provenance, as the SQLite store looks an edge up only then."""
 
         def write(tx: ManagedTransaction) -> WriteStats:
             stats = WriteStats()
-            new_nodes: set[tuple[str, str]] = set()
-            for label, rows in node_groups.items():
-                result = tx.run(_node_upsert_query(label), rows=rows).single(strict=True)
+            new_keys: dict[Label, set[str]] = defaultdict(set)
+            for label, node_rows in rows.nodes.items():
+                result = tx.run(_node_upsert_query(label), rows=node_rows).single(strict=True)
                 stats.nodes_created += result["created"]
                 stats.nodes_updated += result["updated"]
                 stats.count(str(label), result["created"], result["updated"])
-                new_nodes.update((label, key) for key in result["new_keys"])
-            for (rel, source, target), (created, merged) in _split_edges(edges, new_nodes).items():
-                for query, rows in (
-                    (_edge_create_query(rel, source, target), created),
+                new_keys[label].update(result["new_keys"])
+            for (rel, source, target), edge_rows in rows.edges.items():
+                new_src, new_dst = new_keys.get(source, set()), new_keys.get(target, set())
+                created: list[_EdgeRow] = []
+                merged: list[dict[str, Any]] = []
+                for row in edge_rows:
+                    if row[0] in new_src or row[1] in new_dst:
+                        created.append(row)
+                    else:
+                        merged.append(_merge_row(row))
+                names = set().union(*(row[2] for row in created))
+                for query, group in (
+                    (_edge_create_query(rel, source, target, names), created),
                     (_edge_upsert_query(rel, source, target), merged),
                 ):
-                    if not rows:
+                    if not group:
                         continue
-                    result = tx.run(query, rows=rows).single(strict=True)
-                    if result["matched"] != len(rows):
-                        raise MissingNodeError(_missing_endpoint(tx, rel, source, target, rows))
-                    added = result.get("created", len(rows))
+                    result = tx.run(query, rows=group).single(strict=True)
+                    if result["matched"] != len(group):
+                        ends = [{"src": row[0], "dst": row[1]} for row in created] + merged
+                        raise MissingNodeError(_missing_endpoint(tx, rel, source, target, ends))
+                    added = result.get("created", len(group))
                     updated = result.get("updated", 0)
                     stats.edges_created += added
                     stats.edges_updated += updated
                     stats.count(str(rel), added, updated)
-            stats.nodes_unchanged = len(nodes) - stats.nodes_created - stats.nodes_updated
-            stats.edges_unchanged = len(edges) - stats.edges_created - stats.edges_updated
+            total_nodes = sum(map(len, rows.nodes.values()))
+            total_edges = sum(map(len, rows.edges.values()))
+            stats.nodes_unchanged = total_nodes - stats.nodes_created - stats.nodes_updated
+            stats.edges_unchanged = total_edges - stats.edges_created - stats.edges_updated
             return stats
 
         return self._write(write)
@@ -597,29 +696,6 @@ class Neo4jStore(GraphStore):
             key=key,
         )
         return rows[0]["n"] > 0
-
-
-_EdgeRows = list[dict[str, Any]]
-
-
-def _split_edges(
-    edges: Sequence[Edge], new_nodes: set[tuple[str, str]]
-) -> dict[tuple[RelType, Label, Label], tuple[_EdgeRows, _EdgeRows]]:
-    """Group edges by type and endpoint labels into rows to CREATE (an endpoint is new in
-    this batch, so the edge cannot exist yet) and rows to MERGE (both endpoints existed),
-    as the SQLite store looks an edge up only when both its endpoints existed."""
-    groups: dict[tuple[RelType, Label, Label], tuple[_EdgeRows, _EdgeRows]] = {}
-    for edge in edges:
-        source, target = edge.source, edge.target
-        group = groups.get((edge.type, source.label, target.label))
-        if group is None:
-            group = groups[(edge.type, source.label, target.label)] = ([], [])
-        ends = {"src": source.key, "dst": target.key}
-        if (source.label, source.key) in new_nodes or (target.label, target.key) in new_nodes:
-            group[0].append({**ends, "props": _created_props(edge)})
-        else:
-            group[1].append(_row(ends, edge.props, edge.provenance))
-    return groups
 
 
 def _timed_out(exc: neo4j_errors.Neo4jError) -> bool:

@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from collections import Counter, defaultdict
 from collections.abc import Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from graph.limits import check_deadline
 from graph.schema import (
@@ -163,12 +163,21 @@ class GraphStore(ABC):
         whose endpoint is missing raises MissingNodeError.
         """
 
-    def upsert_rows(self, rows: StoreRows) -> WriteStats:
-        """Write a batch that `store_rows` prepared (maybe in another process), like upsert.
+    @staticmethod
+    def prepare_rows(nodes: Sequence[Node], edges: Sequence[Edge]) -> PreparedRows:
+        """Make a batch ready for `upsert_rows`: what an ingest worker process runs (the
+        store class travels to it, not the store), so that the process holding the
+        connection only writes. By default `store_rows`; a store whose writes want another
+        form (Neo4j: UNWIND parameters) overrides both."""
+        return store_rows(nodes, edges)
+
+    def upsert_rows(self, rows: PreparedRows) -> WriteStats:
+        """Write a batch that this store's `prepare_rows` made (maybe in another process),
+        like upsert.
 
         The generic way decodes the rows back into nodes and edges; a store that writes
-        rows as they are (SQLite) overrides it, so ingest workers can do the merging and
-        encoding and leave the writer only its database work.
+        rows as they are (SQLite, Neo4j) overrides it, so ingest workers can do the merging
+        and encoding and leave the writer only its database work.
         """
         return self.upsert(*rows.entities())
 
@@ -425,6 +434,13 @@ def row_payload(props: dict[str, Any], prov: Provenance) -> tuple[Any, ...]:
     )
 
 
+class PreparedRows(Protocol):
+    """A batch a store's `prepare_rows` made ready to write: small to pickle, and still
+    readable as nodes and edges (an ingest with a watchlist checks those)."""
+
+    def entities(self) -> tuple[list[Node], list[Edge]]: ...
+
+
 @dataclass(slots=True)
 class StoreRows:
     """One batch ready for a store: merged like `merge_batch`, properties JSON-encoded and
@@ -456,14 +472,16 @@ class StoreRows:
 def store_rows(nodes: Sequence[Node], edges: Sequence[Edge]) -> StoreRows:
     """Merge a batch and encode it as rows (see StoreRows)."""
     merged_nodes, merged_edges = merge_batch(nodes, edges)
+    # `_value_`, not str(): the one str object of each kind name, not a copy per row, so
+    # pickling a batch writes each name once
     return StoreRows(
-        [(str(n.label), n.key, *row_payload(n.props, n.provenance)) for n in merged_nodes],
+        [(n.label._value_, n.key, *row_payload(n.props, n.provenance)) for n in merged_nodes],
         [
             (
-                str(e.type),
-                str(e.source.label),
+                e.type._value_,
+                e.source.label._value_,
                 e.source.key,
-                str(e.target.label),
+                e.target.label._value_,
                 e.target.key,
                 *row_payload(e.props, e.provenance),
             )

@@ -9,10 +9,11 @@ so a run stopped by a lost database or a killed process can be resumed (`resume=
 `prexus ingest --resume`) without reading the committed rows into the store again.
 
 With worker processes (`workers`, by default every core for a big input into a store that
-writes rows as they are, i.e. SQLite) each batch is built in a worker down to store rows
-(`graph.store.StoreRows`: merged, JSON-encoded, plain tuples, cheap to send), and this
-process only reads records and runs the store's upserts, batch by batch in input order, so
-checkpoints, rejects and counts are exactly those of a run without workers.
+writes prepared rows as they are: SQLite, Neo4j) each batch is built in a worker down to
+what the store's `prepare_rows` makes (SQLite: `graph.store.StoreRows`, merged, JSON-encoded
+plain tuples; Neo4j: its UNWIND parameters), cheap to send, and this process only reads
+records and runs the store's upserts, batch by batch in input order, so checkpoints,
+rejects and counts are exactly those of a run without workers.
 """
 
 from __future__ import annotations
@@ -35,15 +36,14 @@ from graph.collector import GC_THRESHOLDS, fewer_collections
 from graph.schema import Edge, Label, Node, Provenance, now_iso
 from graph.store import (
     GraphStore,
+    PreparedRows,
     StoreError,
-    StoreRows,
     StoreUnavailableError,
     WriteStats,
-    store_rows,
 )
 from graph.watchlists import IngestWatch
 from ingest.entities import BUILDERS, Entities, IngestContext
-from ingest.readers import InputFileError, RawRecord, Rejection, read_records
+from ingest.readers import InputFileError, JsonLine, RawRecord, Rejection, Row, read_records
 from ingest.records import SPECS, FieldError
 from ingest.substances import SubstanceReference
 from ingest.throughput import BatchWriter
@@ -189,12 +189,12 @@ class Checkpoint:
             self.rejects_bytes = int(saved.get("rejects_bytes", 0))
         return True
 
-    def committed(self, item: RawRecord | Rejection) -> bool:
+    def committed(self, item: Row) -> bool:
         """True when the row was committed (stored or rejected) before the run stopped."""
         entry = self.files.get(item.file)
         return entry is not None and item.line <= entry["line"]
 
-    def advance(self, chunk: list[RawRecord | Rejection]) -> None:
+    def advance(self, chunk: list[Row]) -> None:
         """Move each file's mark to the last line of a batch that has just committed."""
         for item in chunk:
             entry = self.files.get(item.file)
@@ -246,7 +246,9 @@ class EntityBuilder:
         self.context = context
         self.ingested_at = ingested_at
 
-    def __call__(self, item: RawRecord | Rejection) -> Built:
+    def __call__(self, item: Row) -> Built:
+        if isinstance(item, JsonLine):
+            item = item.decoded()
         if isinstance(item, Rejection):
             return Built(item, rejection=item)
         try:
@@ -268,7 +270,8 @@ def _reject(item: RawRecord, field_name: str | None, reason: str) -> Rejection:
 @dataclass(slots=True)
 class BuiltBatch:
     """A chunk of records built: its rejections in input order, and what the other records
-    became, as nodes and edges (built here) or as store rows (built by a worker process)."""
+    became, as nodes and edges (built here) or as the store's prepared rows (built by a
+    worker process)."""
 
     rejections: list[Rejection] = field(default_factory=list)
     good: int = 0
@@ -277,7 +280,7 @@ class BuiltBatch:
     warnings: int = 0
     nodes: list[Node] = field(default_factory=list)
     edges: list[Edge] = field(default_factory=list)
-    rows: StoreRows | None = None
+    rows: PreparedRows | None = None
 
     def upsert(self, store: GraphStore, watch: IngestWatch | None) -> WriteStats:
         """Store it; through `watch`, so links to watched nodes it creates raise alerts."""
@@ -289,10 +292,14 @@ class BuiltBatch:
         return store.upsert(self.nodes, self.edges)
 
 
+Prepare = Callable[[list[Node], list[Edge]], PreparedRows]
+"""A store class's `prepare_rows`: what a worker turns a built batch into."""
+
+
 def build_batch(
-    builder: EntityBuilder, chunk: list[RawRecord | Rejection], as_rows: bool = False
+    builder: EntityBuilder, chunk: list[Row], prepare: Prepare | None = None
 ) -> BuiltBatch:
-    """Build every record of a chunk; `as_rows` merges and encodes the result for the store."""
+    """Build every record of a chunk; `prepare` makes the result ready for the store."""
     batch = BuiltBatch()
     for item in chunk:
         built = builder(item)
@@ -306,19 +313,25 @@ def build_batch(
         batch.warnings += len(entities.warnings)
         batch.nodes += entities.nodes
         batch.edges += entities.edges
-    if as_rows:
-        batch.rows = store_rows(batch.nodes, batch.edges)
+    if prepare is not None:
+        batch.rows = prepare(batch.nodes, batch.edges)
         batch.nodes, batch.edges = [], []
     return batch
 
 
 _worker_builder: EntityBuilder | None = None
+_worker_prepare: Prepare | None = None
 
 
-def _init_worker(kind: str, context: IngestContext, ingested_at: str) -> None:
-    """Set up a worker process (top level, so the spawn start method can call it)."""
-    global _worker_builder
+def _init_worker(
+    kind: str, context: IngestContext, ingested_at: str, store_class: type[GraphStore]
+) -> None:
+    """Set up a worker process (top level, so the spawn start method can call it). It gets
+    the store's class, not the store (a class pickles by reference, a connection not at
+    all), for the class's `prepare_rows`."""
+    global _worker_builder, _worker_prepare
     _worker_builder = EntityBuilder(kind, context, ingested_at)
+    _worker_prepare = store_class.prepare_rows
     gc.set_threshold(*GC_THRESHOLDS)  # the process only builds batches: see graph/collector.py
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
 
@@ -332,21 +345,22 @@ def _exit_with_parent(parent: int) -> None:
     os._exit(1)
 
 
-def _build_rows(chunk: list[RawRecord | Rejection]) -> BuiltBatch:
-    """A worker's job: one chunk down to store rows, which pickle cheaply."""
-    assert _worker_builder is not None
-    return build_batch(_worker_builder, chunk, as_rows=True)
+def _build_rows(chunk: list[Row]) -> BuiltBatch:
+    """A worker's job: one chunk down to the store's prepared rows, which pickle cheaply."""
+    assert _worker_builder is not None and _worker_prepare is not None
+    return build_batch(_worker_builder, chunk, _worker_prepare)
 
 
 def _writes_rows(store: GraphStore) -> bool:
-    """True when the store writes StoreRows as they are rather than decoding them."""
+    """True when the store writes its prepared rows as they are rather than decoding them
+    back into entities (the generic `GraphStore.upsert_rows`)."""
     return type(store).upsert_rows is not GraphStore.upsert_rows
 
 
 def default_workers(store: GraphStore, paths: list[Path]) -> int:
-    """Every core for a big input into a store that takes rows; else one process, since
-    starting workers costs more than a small input takes, and a store that decodes rows
-    back into entities gains nothing from them."""
+    """Every core for a big input into a store that takes prepared rows; else one process,
+    since starting workers costs more than a small input takes, and a store that decodes
+    rows back into entities gains nothing from them."""
     if not _writes_rows(store):
         return 1
     size = sum(path.stat().st_size for path in paths if path.is_file())
@@ -365,11 +379,13 @@ def _records(
     summary: IngestSummary,
     on_bytes: Callable[[int], None] | None,
     checkpoint: Checkpoint | None = None,
-) -> Iterator[RawRecord | Rejection]:
-    """Every row of the files in order, less those a resumed checkpoint says are done."""
+    decode: bool = True,
+) -> Iterator[Row]:
+    """Every row of the files in order, less those a resumed checkpoint says are done;
+    `decode` False leaves JSONL lines to the workers (see `JsonLine`)."""
     for path in paths:
         try:
-            for item in read_records(path):
+            for item in read_records(path, decode):
                 if on_bytes is not None:
                     on_bytes(len(item.raw) + 1 if isinstance(item.raw, str) else 1)
                 if checkpoint is not None and checkpoint.committed(item):
@@ -380,9 +396,14 @@ def _records(
             summary.unreadable_files.append(str(exc))
 
 
-def _chunks(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
-    while chunk := list(islice(items, size)):
+def _chunks(items: Iterator[Any], size: int, ramp: bool = False) -> Iterator[list[Any]]:
+    """Chunks of `size`; with `ramp` the first ones are an eighth, a quarter and a half of
+    it, so that workers hand the writer its first batch sooner (before, every run waited
+    for whole first batches to be built, a large part of a small run)."""
+    step = max(1, size // 8) if ramp else size
+    while chunk := list(islice(items, step)):
         yield chunk
+        step = min(size, step * 2)
 
 
 def ingest_files(
@@ -421,12 +442,14 @@ def ingest_files(
         rejects.cut_back(checkpoint.rejects_bytes)
     checkpoint.save(rejects)
     ingested_at = now_iso()
-    records = _records(paths, summary, on_bytes, checkpoint if summary.resumed else None)
     builder = EntityBuilder(kind, context, ingested_at)
     if workers is None:
         workers = default_workers(store, paths)
+    records = _records(
+        paths, summary, on_bytes, checkpoint if summary.resumed else None, decode=workers <= 1
+    )
 
-    def commit(work: tuple[list[RawRecord | Rejection], BuiltBatch]) -> None:
+    def commit(work: tuple[list[Row], BuiltBatch]) -> None:
         chunk, batch = work
         _write(store, chunk, batch, builder, summary, rejects, watch)
         checkpoint.advance(chunk)
@@ -437,11 +460,11 @@ def ingest_files(
         with fewer_collections(), BatchWriter(commit) as writer:
             if workers > 1:
                 pool = get_context("fork" if os.name == "posix" else "spawn").Pool(
-                    workers, _init_worker, (kind, context, ingested_at)
+                    workers, _init_worker, (kind, context, ingested_at, type(store))
                 )
                 with pool:
                     in_flight: deque[tuple[Any, AsyncResult[BuiltBatch]]] = deque()
-                    for chunk in _chunks(records, batch_size):
+                    for chunk in _chunks(records, batch_size, ramp=True):
                         in_flight.append((chunk, pool.apply_async(_build_rows, (chunk,))))
                         if len(in_flight) >= 2 * workers:  # bounded: memory stays flat
                             chunk, result = in_flight.popleft()
@@ -461,7 +484,7 @@ def ingest_files(
 
 def _write(
     store: GraphStore,
-    chunk: list[RawRecord | Rejection],
+    chunk: list[Row],
     batch: BuiltBatch,
     builder: EntityBuilder,
     summary: IngestSummary,
@@ -482,6 +505,8 @@ def _write(
         raise
     except StoreError:
         for item in chunk:
+            if isinstance(item, JsonLine):
+                item = item.decoded()
             single = build_batch(builder, [item])
             if not single.good:
                 continue  # rejected above

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +49,9 @@ def test_postings_jsonl_become_linked_entities(store: GraphStore, tmp_path: Path
     assert (summary.read, summary.ingested, summary.rejected) == (2, 2, 0)
     p1 = store.get_node(NodeRef(Label.POSTING, "P1"))
     assert p1 is not None and p1.props["kind"] == "offer"
-    assert p1.provenance.first_seen == "2021-03-04" and p1.props["content_sha256"]
+    assert p1.provenance.first_seen == "2021-03-04"
+    captured = json.dumps(POSTINGS[0], sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    assert p1.props["content_sha256"] == hashlib.sha256(captured.encode()).hexdigest()
     view = store.ego([p1.ref], depth=1)
     keys = {n.key for n in view.nodes}
     assert {"phone:+8613800138000", "email:sales@chemvendor.com", "telegram:chemvendor",
@@ -227,7 +232,7 @@ def _store_dump(store: GraphStore) -> dict[str, Any]:
 
 
 def test_rows_from_workers_store_what_entities_store(store: GraphStore, tmp_path: Path) -> None:
-    """Workers send StoreRows; on Neo4j the generic upsert_rows decodes them. Entities
+    """Workers send what the store's prepare_rows makes (StoreRows, Neo4jRows). Entities
     ingested over them after must find nothing to change, on either backend."""
     path = write_jsonl(tmp_path / "p.jsonl", POSTINGS)
     rows_run = ingest_files(store, "postings", [path], workers=2, rejects_path=tmp_path / "r")
@@ -243,6 +248,27 @@ def test_worker_processes_give_the_same_store_counts_and_rejects(tmp_path: Path)
     """Workers send store rows instead of entities; nothing a run leaves may differ."""
     from graph.sqlite_store import SQLiteStore
 
+    _same_with_and_without_workers(tmp_path, lambda n: SQLiteStore(tmp_path / f"w{n}.db"))
+
+
+@pytest.mark.neo4j
+def test_worker_processes_give_the_same_neo4j_store_counts_and_rejects(
+    tmp_path: Path, neo4j_store: GraphStore
+) -> None:
+    """Neo4j workers send its UNWIND rows (Neo4jRows); the same holds."""
+
+    def emptied(workers: int) -> AbstractContextManager[GraphStore]:
+        neo4j_store.clear()
+        return nullcontext(neo4j_store)
+
+    _same_with_and_without_workers(tmp_path, emptied)
+
+
+def _same_with_and_without_workers(
+    tmp_path: Path, empty_store: Callable[[int], AbstractContextManager[GraphStore]]
+) -> None:
+    """Ingest a file with repeats and rejects twice, without workers then with two, each
+    into an empty store: summaries, store dump, checkpoint and rejects must be equal."""
     rows = [dict(POSTINGS[i % 2], id=f"W{i % 40}") for i in range(60)]  # 20 repeats
     for i in range(40, 60):  # the repeats come later: some update, some change nothing
         if i % 3 == 0:
@@ -255,7 +281,7 @@ def test_worker_processes_give_the_same_store_counts_and_rejects(tmp_path: Path)
     results = []
     for workers in (1, 2):
         rejects = tmp_path / f"r{workers}.jsonl"
-        with SQLiteStore(tmp_path / f"w{workers}.db") as store:
+        with empty_store(workers) as store:
             first = ingest_files(store, "postings", [path], workers=workers, batch_size=7,
                                  rejects_path=rejects)
             again = ingest_files(store, "postings", [path], workers=workers, batch_size=7,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pickle
+
 import pytest
 
 from graph.schema import Label, NodeRef, Provenance, RelType, make_edge, make_node
-from graph.store import GraphStore, MissingNodeError, NodeFilter
+from graph.store import GraphStore, MissingNodeError, NodeFilter, merge_batch
 
 
 def prov(first: str | None = "2020-01-01", last: str | None = None, record: str = "r1"):
@@ -374,3 +376,26 @@ def test_clear_empties_a_store_bigger_than_one_delete_chunk(
     store.clear()
     assert (store.counts().nodes, store.counts().edges) == ({}, {})
     assert store.upsert([hub]).nodes_created == 1
+
+
+def test_prepared_rows_read_back_as_the_merged_batch_and_write_like_upsert(
+    store: GraphStore,
+) -> None:
+    # ingest workers run the store class's prepare_rows and pickle the result to the
+    # writer; a watched ingest reads it back as nodes and edges
+    p, hub = posting("P1"), phone("+8613800138000", "2020-05-01")
+    nodes = [p, hub, phone("+8613800138000", "2019-01-01")]
+    edges = [has(p, hub), has(p, hub, "again")]
+    prepared = type(store).prepare_rows(nodes, edges)
+
+    def ordered(batch):
+        found, links = batch
+        return sorted(found, key=lambda n: str(n.ref)), sorted(links, key=str)
+
+    assert ordered(prepared.entities()) == ordered(merge_batch(nodes, edges))
+    stats = store.upsert_rows(pickle.loads(pickle.dumps(prepared)))
+    assert (stats.nodes_created, stats.edges_created, stats.by_kind["Posting"]) == (2, 1, [1, 0])
+    again = store.upsert_rows(type(store).prepare_rows(nodes, edges))
+    assert (again.nodes_unchanged, again.edges_unchanged) == (2, 1)
+    edge = next(store.iter_edges())
+    assert edge.props == {"evidence": "again"} and edge.provenance.first_seen == "2020-01-01"
