@@ -13,8 +13,9 @@ threads, and its worker processes: `--workers`, by default what `prexus ingest` 
 the load average when it ended: on a shared machine the wall-clock rate follows the other
 jobs, the CPU rate much less.
 
-Neo4j rows also give CPU-seconds per 10,000 postings of the client (as above) and of the
-server (from /proc/<pid>/stat of the server the bench started; not shown for an external
+With `--neo4j` a server is started once every SQLite row is done (an idle JVM still takes
+some CPU), and Neo4j rows give CPU-seconds per 10,000 postings of the client (as above) and
+of the server (from /proc/<pid>/stat of the server the bench started; not shown for an external
 PREXUS_NEO4J_URI). The first Neo4j row is a fresh server's first ingest, JIT warm-up
 included ("cold"); then a separate world of WARM_UP_POSTINGS is ingested (and cleared by
 the next run), and the first size is measured again: that row and every later one are
@@ -181,8 +182,8 @@ def main() -> None:
                         help="worker processes (default: what the ingest picks by itself)")
     parser.add_argument("--neo4j", action="store_true", help="also ingest into Neo4j")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp, neo4j_settings() if args.neo4j else \
-            _nothing() as neo4j:
+    with tempfile.TemporaryDirectory() as tmp:
+        worlds = []
         for size in args.sizes:
             world = Path(tmp) / f"world-{size}"
             write_demo_world(world, postings=size, seed=7)
@@ -195,20 +196,17 @@ def main() -> None:
             rate = result["read"] / result["seconds"]
             print(row(f"sqlite ingest {size:,}", *ingest_cells(result),
                       f"ratio to extraction baseline {rate / base:.2f}"))
-            if neo4j is not None:
+            worlds.append((size, world))
+        if args.neo4j:  # started after the SQLite rows: an idle JVM still takes some CPU
+            with neo4j_settings() as neo4j:
+                if neo4j is None:
+                    return
                 password = neo4j.neo4j_password.get_secret_value()
                 settings = {"neo4j_uri": neo4j.neo4j_uri, "neo4j_user": neo4j.neo4j_user,
                             "neo4j_password": password}
-                warm_up = Path(tmp) / "warm-up" if size == args.sizes[0] else None
-                neo4j_rows(world, settings, args.workers, warm_up, size)
-
-
-class _nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
+                for size, world in worlds:
+                    warm_up = Path(tmp) / "warm-up" if size == args.sizes[0] else None
+                    neo4j_rows(world, settings, args.workers, warm_up, size)
 
 
 if __name__ == "__main__":
