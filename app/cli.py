@@ -144,8 +144,8 @@ def ingest(
     workers: Annotated[
         int | None,
         typer.Option(
-            help="processes that build records; default: every core for a big input into "
-            "SQLite, else 1",
+            help="processes that build records; default: every core for an input over "
+            "4 MB, else 1",
             min=1,
         ),
     ] = None,
