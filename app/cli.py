@@ -32,6 +32,7 @@ from graph.settings import Settings
 from graph.sqlite_store import SQLiteStore
 from graph.store import GraphStore, StoreError, StoreUnavailableError
 from ingest.loader import (
+    COMMIT_EVERY,
     DEFAULT_BATCH,
     DEFAULT_MAX_REJECT_RATE,
     IngestSummary,
@@ -149,9 +150,11 @@ def ingest(
             min=1,
         ),
     ] = None,
-    batch_size: Annotated[int, typer.Option(help="records per store transaction")] = (
-        DEFAULT_BATCH
-    ),
+    batch_size: Annotated[
+        int,
+        typer.Option(help="records per batch, which lands whole or not at all (SQLite "
+                     f"commits {COMMIT_EVERY} batches at a time)"),
+    ] = DEFAULT_BATCH,
     resume: Annotated[
         bool, typer.Option(help="finish a stopped ingest of these files: skip committed rows")
     ] = False,

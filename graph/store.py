@@ -13,6 +13,7 @@ import unicodedata
 from abc import ABC, abstractmethod
 from collections import Counter, defaultdict
 from collections.abc import Hashable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -154,6 +155,14 @@ class GraphStore(ABC):
         """Remove every node, edge and metadata record (tests, `prexus reset`)."""
 
     # --- writes ----------------------------------------------------------------------------
+    @contextmanager
+    def grouped_commits(self, upserts: int) -> Iterator[None]:
+        """Let the upserts of a bulk ingest inside the block commit `upserts` at a time,
+        each still all-or-nothing on its own; metadata written between them (the ingest's
+        checkpoint) commits with them. By default each upsert commits on its own; a store
+        whose commits cost more than its writes (SQLite's write-ahead log) overrides this."""
+        yield
+
     @abstractmethod
     def upsert(self, nodes: Sequence[Node], edges: Sequence[Edge] = ()) -> WriteStats:
         """Write one batch in one transaction: all of it or, on any error, none of it.

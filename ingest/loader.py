@@ -4,7 +4,9 @@ Every row read ends in the store or in the rejects file (JSONL: file, line, fiel
 raw row). A batch the store refuses is retried record by record, so one bad record is
 rejected with the store's reason while the rest lands.
 
-After each committed batch a checkpoint records how far each file got (see `Checkpoint`),
+Each batch lands whole or not at all; SQLite commits COMMIT_EVERY batches at a time (see
+`GraphStore.grouped_commits`). After each batch a checkpoint records how far each file got
+(see `Checkpoint`),
 so a run stopped by a lost database or a killed process can be resumed (`resume=True`,
 `prexus ingest --resume`) without reading the committed rows into the store again.
 
@@ -49,6 +51,8 @@ from ingest.substances import SubstanceReference
 from ingest.throughput import BatchWriter
 
 DEFAULT_BATCH = 2000
+COMMIT_EVERY = 8
+"""Batches per transaction where a store groups commits (SQLite; see grouped_commits)."""
 DEFAULT_MAX_REJECT_RATE = 0.05
 WORKERS_FROM_BYTES = 4_000_000
 """Input size from which worker processes pay for starting (about 6,000 demo postings)."""
@@ -146,12 +150,13 @@ class Checkpoint:
     time and the last line committed, plus the rejects file and its length then. It lives in
     the store's metadata (`ingest-progress:KIND`), so it survives whatever stopped the run.
 
-    It is saved right after each batch commits, not inside the batch's transaction, since
-    the store interface writes a batch as nodes and edges only. If the process dies between
-    the two, the checkpoint is one batch behind and a resumed run applies that batch again.
-    That is harmless: upserts merge by key, so the same rows give the same nodes, edges and
-    counts. The rejects file is cut back to the recorded length, so that batch's rejected
-    rows are not written twice either.
+    It is saved right after each batch. Where the store groups commits (SQLite, every
+    COMMIT_EVERY batches) it commits in the same transaction as the batches it covers. Where
+    each batch commits on its own (Neo4j), a process that dies between the batch and the
+    checkpoint leaves the checkpoint one batch behind, and a resumed run applies that batch
+    again. That is harmless: upserts merge by key, so the same rows give the same nodes,
+    edges and counts. The rejects file is cut back to the recorded length, so rejected rows
+    are not written twice either.
     """
 
     def __init__(self, store: GraphStore, kind: str, paths: list[Path]) -> None:
@@ -457,7 +462,8 @@ def ingest_files(
 
     try:
         # one batch is written while the next is built; GC passes spaced out meanwhile
-        with fewer_collections(), BatchWriter(commit) as writer:
+        grouped = store.grouped_commits(COMMIT_EVERY)
+        with fewer_collections(), grouped, BatchWriter(commit) as writer:
             if workers > 1:
                 pool = get_context("fork" if os.name == "posix" else "spawn").Pool(
                     workers, _init_worker, (kind, context, ingested_at, type(store))

@@ -1,12 +1,16 @@
-"""The storage contract: every test runs on SQLite and on the real Neo4j server."""
+"""The storage contract: every test runs on SQLite and on the real Neo4j server (the last
+one, on SQLite's own way of grouping commits, on SQLite alone)."""
 
 from __future__ import annotations
 
 import pickle
+import sqlite3
+import threading
 
 import pytest
 
 from graph.schema import Label, NodeRef, Provenance, RelType, make_edge, make_node
+from graph.sqlite_store import SQLiteStore
 from graph.store import GraphStore, MissingNodeError, NodeFilter, merge_batch
 
 
@@ -79,6 +83,32 @@ def test_edge_to_missing_node_rolls_back_the_whole_batch(store: GraphStore) -> N
         store.upsert([p], [has(p, ghost)])
     assert store.get_node(p.ref) is None
     assert store.counts().total_nodes == 0
+
+
+def test_grouped_upserts_land_whole_one_by_one_with_the_metadata_between(
+    store: GraphStore,
+) -> None:
+    # a bulk ingest groups its batches' commits (SQLite: one transaction, a savepoint per
+    # batch); a refused batch must still leave nothing behind and the others everything
+    p1, p2, contact = posting("P1"), posting("P2"), phone("+8613800138000", "2020-05-01")
+    with store.grouped_commits(3):
+        store.upsert([p1, contact], [has(p1, contact)])
+        with pytest.raises(MissingNodeError):
+            store.upsert([p2], [has(p2, phone("+8613900139000"))])
+        store.put_meta("progress", {"line": 2})
+        seen_again = store.upsert([phone("+8613800138000", "2021-03-01")])
+        assert seen_again.nodes_updated == 1
+    assert store.get_node(p2.ref) is None
+    assert store.counts().nodes == {"Posting": 1, "Identifier": 1}
+    assert store.counts().edges == {"HAS_IDENTIFIER": 1}
+    assert store.get_meta("progress") == {"line": 2}
+    stored = store.get_node(contact.ref)
+    assert stored is not None and stored.props == contact.props
+    assert (stored.provenance.first_seen, stored.provenance.last_seen) == (
+        "2020-05-01", "2021-03-01",
+    )
+    assert store.delete(contact.ref)  # foreign keys are back on: its edge goes with it
+    assert store.counts().edges == {}
 
 
 def test_get_nodes_keeps_order_and_skips_missing(store: GraphStore) -> None:
@@ -399,3 +429,33 @@ def test_prepared_rows_read_back_as_the_merged_batch_and_write_like_upsert(
     assert (again.nodes_unchanged, again.edges_unchanged) == (2, 1)
     edge = next(store.iter_edges())
     assert edge.props == {"evidence": "again"} and edge.provenance.first_seen == "2020-01-01"
+
+
+def test_sqlite_group_commits_every_n_upserts_and_before_another_thread_goes_on(
+    tmp_path,
+) -> None:
+    # readers elsewhere see a group only once committed; a thread of the same store (a web
+    # request during an API ingest) commits it first, so it never reads or writes inside
+    # the ingest's open transaction
+    store = SQLiteStore(tmp_path / "grouped.db")
+    outside = sqlite3.connect(tmp_path / "grouped.db")
+
+    def committed() -> int:
+        return outside.execute("SELECT count(*) FROM nodes").fetchone()[0]
+
+    with store.grouped_commits(2):
+        store.upsert([posting("P1")])
+        assert committed() == 0
+        store.upsert([posting("P2")])
+        assert committed() == 2
+        store.upsert([posting("P3")])
+        assert committed() == 2
+        elsewhere: list[dict[str, int]] = []
+        reader = threading.Thread(target=lambda: elsewhere.append(store.counts().nodes))
+        reader.start()
+        reader.join()
+        assert elsewhere == [{"Posting": 3}] and committed() == 3
+        store.upsert([posting("P4")])
+    assert committed() == 4
+    outside.close()
+    store.close()
