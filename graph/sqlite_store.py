@@ -168,19 +168,19 @@ _NODE_COLUMNS = (
     "id, label, key, props, derived, source, source_record, first_seen, last_seen, ingested_at"
 )
 
-_UPDATE = """UPDATE {table} SET props = json_patch(props, ?3), hash = ?4,
+_WIDEN_SEEN = """
     first_seen = CASE WHEN ?1 IS NOT NULL AND (first_seen IS NULL OR ?1 < first_seen)
                  THEN ?1 ELSE first_seen END,
     last_seen = CASE WHEN ?2 IS NOT NULL AND (last_seen IS NULL OR ?2 > last_seen)
-                THEN ?2 ELSE last_seen END,
-    ingested_at = ?5 WHERE id = ?6"""
+                THEN ?2 ELSE last_seen END"""
+"""An earlier first sighting or a later last sighting (?1, ?2) widens the stored ones."""
 
-_UPDATE_SEEN = """UPDATE {table} SET
-    first_seen = CASE WHEN ?1 IS NOT NULL AND (first_seen IS NULL OR ?1 < first_seen)
-                 THEN ?1 ELSE first_seen END,
-    last_seen = CASE WHEN ?2 IS NOT NULL AND (last_seen IS NULL OR ?2 > last_seen)
-                THEN ?2 ELSE last_seen END,
-    ingested_at = ?3 WHERE id = ?4"""
+_UPDATE = (
+    "UPDATE {table} SET props = json_patch(props, ?3), hash = ?4," + _WIDEN_SEEN
+    + ", ingested_at = ?5 WHERE id = ?6"
+)
+
+_UPDATE_SEEN = "UPDATE {table} SET" + _WIDEN_SEEN + ", ingested_at = ?3 WHERE id = ?4"
 """_UPDATE for a row whose properties are those stored (same digest), only seen again: the
 same patch applied twice is the same object, so props, its expression indexes and the text
 index stay as they are. A re-seen contact's usual update (a quarter of an ingest's rows)."""
