@@ -62,6 +62,12 @@ PROGRESS_STEPS = 10_000
 """SQLite virtual-machine steps between two looks at the time budget (well under 1 ms)."""
 PAGE_SIZE = 16_384
 """Bytes per page of a new database (SQLite's default is 4,096)."""
+CACHE_KIB = 65_536
+"""Page cache of a connection, in KiB."""
+GROUPED_CACHE_KIB = 131_072
+"""Page cache while upserts are grouped (an ingest), in KiB. At a million postings the
+indexes outgrow CACHE_KIB: pages read back from the OS and dirty pages spilt before their
+commit cost the writer a tenth more CPU (docs/benchmarks.md, "SQLite, fifth round")."""
 _Method = TypeVar("_Method", bound=Callable[..., Any])
 
 
@@ -244,7 +250,7 @@ class SQLiteStore(GraphStore):
         self._db.execute("PRAGMA journal_mode = WAL")
         self._db.execute("PRAGMA synchronous = NORMAL")
         self._db.execute("PRAGMA foreign_keys = ON")
-        self._db.execute("PRAGMA cache_size = -65536")
+        self._db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         self._db.execute("PRAGMA temp_store = MEMORY")
         # under a time budget (graph.limits) a statement past the deadline is interrupted
         self._db.set_progress_handler(deadline_passed, PROGRESS_STEPS)
@@ -335,15 +341,19 @@ class SQLiteStore(GraphStore):
         commit per 2,000-posting batch wrote 54 GB for a 2.4 GB database.
 
         Another thread that takes the connection meanwhile commits the group first (see
-        _ConnectionLock), so it never reads or writes inside this one's transaction."""
+        _ConnectionLock), so it never reads or writes inside this one's transaction.
+        Meanwhile the page cache is GROUPED_CACHE_KIB, so a group's pages stay in memory
+        until its commit."""
         with self._lock:
             self._group_size, self._group_count = max(1, upserts), 0
+            self._db.execute(f"PRAGMA cache_size = -{GROUPED_CACHE_KIB}")
         try:
             yield
         finally:
             with self._lock:
                 self._commit_group()
                 self._group_size = 0
+                self._db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
 
     def _commit_group(self) -> None:
         """Commit the group's open transaction, if any, and put back foreign-key checks,

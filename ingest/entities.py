@@ -118,10 +118,12 @@ def infer_posting_kind(text: str) -> str:
     return "request" if requests > offers else "offer"
 
 
-MEMO_SIZE = 16_384
+MEMO_SIZE = 65_536
 """Entries kept by each memo below. The same contacts, names, platforms and titles recur
 across thousands of records: their parsing and node checks run once per value, not once per
-record, and the memos stay bounded (a few MB each) however long the input is."""
+record, and the memos stay bounded (tens of MB in all) however long the input is. A million
+demo postings carry about 45,000 distinct contacts: with 16,384 entries only half of the
+contact look-ups hit late in such a run, with 65,536 three quarters (docs/benchmarks.md)."""
 
 Template = tuple[Node, NodeRef]
 """A checked node with a placeholder provenance, and its ref: `_placed` gives it a record's."""

@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from graph.schema import Label, NodeRef, Provenance, RelType, make_edge, make_node
-from graph.sqlite_store import SQLiteStore
+from graph.sqlite_store import CACHE_KIB, GROUPED_CACHE_KIB, SQLiteStore
 from graph.store import GraphStore, MissingNodeError, NodeFilter, merge_batch
 
 
@@ -458,4 +458,23 @@ def test_sqlite_group_commits_every_n_upserts_and_before_another_thread_goes_on(
         store.upsert([posting("P4")])
     assert committed() == 4
     outside.close()
+    store.close()
+
+
+def test_sqlite_grouped_upserts_get_a_bigger_page_cache_and_give_it_back(tmp_path) -> None:
+    # an ingest's group keeps its pages in memory until its commit; a server's connection
+    # goes back to the usual cache once the ingest ends, or fails
+    store = SQLiteStore(tmp_path / "cache.db")
+
+    def cache_kib() -> int:
+        return -store._db.execute("PRAGMA cache_size").fetchone()[0]
+
+    assert cache_kib() == CACHE_KIB
+    with store.grouped_commits(4):
+        store.upsert([posting("P1")])
+        assert cache_kib() == GROUPED_CACHE_KIB > CACHE_KIB
+    assert cache_kib() == CACHE_KIB
+    with pytest.raises(RuntimeError), store.grouped_commits(4):
+        raise RuntimeError("ingest stopped")
+    assert cache_kib() == CACHE_KIB
     store.close()
