@@ -3,10 +3,12 @@
     python bench/ingest.py [--sizes 10000 100000] [--workers N] [--neo4j]
 
 For each size: a demo world is generated, then postings are ingested into a fresh store in
-a child process (so its peak RSS is its own). Extraction is timed on the same postings
-against the plain baseline: libphonenumber's PhoneNumberMatcher over the text plus simple
-regexes for emails, handles and wallets. Targets (issue 3, 2 cores): embedded store at
-least 6,000 postings/s end to end; Neo4j at least 2,000 postings/s.
+a child process (so its peak RSS is its own; the bench also samples the RSS of that process
+and its workers together, the figure the 1 GB target of issue 3 is about). Extraction is
+timed on the same postings against the plain baseline: libphonenumber's PhoneNumberMatcher
+over the text plus simple regexes for emails, handles and wallets. Targets (issue 3, 2
+cores): embedded store at least 6,000 postings/s end to end; Neo4j at least 2,000
+postings/s.
 
 Each ingest row also gives postings per CPU-second of the ingesting process (all its
 threads, and its worker processes: `--workers`, by default what `prexus ingest` picks) and
@@ -128,22 +130,54 @@ def server_pid() -> int | None:
     return None
 
 
+def tree_rss_mb(root: int) -> float:
+    """Resident memory of a process and its descendants (an ingest and its workers), the
+    Neo4j server aside, from /proc. Pages a worker shares with its parent count twice, so
+    this errs high."""
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        try:
+            if b"org.neo4j.server" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                continue
+            status = Path(f"/proc/{pid}/status").read_text()
+            total += next(int(line.split()[1]) for line in status.splitlines()
+                          if line.startswith("VmRSS:"))
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                todo += [int(child) for child in (task / "children").read_text().split()]
+        except (OSError, StopIteration):  # gone meanwhile
+            continue
+    return total / 1024
+
+
 def ingest_in_child(world: Path, settings: dict, workers: int | None,
                     pid: int | None = None) -> dict:
+    """Run CHILD; its result, with `tree_peak_mb`: the most memory the ingest and its
+    workers held together, sampled every half second."""
     code = CHILD.format(root=str(ROOT), settings=json.dumps(settings), world=str(world),
                         workers=workers, server_pid=pid or 0)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    if out.returncode:  # say why: the child's own traceback, not just its exit status
-        raise RuntimeError(f"ingest child failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        child = subprocess.Popen([sys.executable, "-c", code], stdout=out, stderr=err, text=True)
+        tree_peak = 0.0
+        while child.poll() is None:
+            tree_peak = max(tree_peak, tree_rss_mb(child.pid))
+            time.sleep(0.5)
+        out.seek(0)
+        err.seek(0)
+        if child.returncode:  # say why: the child's own traceback, not just its exit status
+            raise RuntimeError(f"ingest child failed:\n{err.read()[-3000:]}")
+        result = json.loads(out.read().strip().splitlines()[-1])
+    result["tree_peak_mb"] = tree_peak
+    return result
 
 
 def ingest_cells(result: dict) -> list[str]:
-    """Postings/s end to end, per CPU-second of the ingesting process, peak RSS, load."""
+    """Postings/s end to end, per CPU-second of the ingesting process, peak RSS (the
+    ingesting process alone, then with its workers), load."""
     return [
         f"{result['read'] / result['seconds']:,.0f} postings/s",
         f"{result['read'] / result['cpu_seconds']:,.0f}/CPU-s",
-        f"peak RSS {result['peak_mb']:,.0f} MB",
+        f"peak RSS {result['peak_mb']:,.0f} MB (with workers {result['tree_peak_mb']:,.0f} MB)",
         f"load {os.getloadavg()[0]:.1f}",
     ]
 
