@@ -14,9 +14,14 @@ import gc
 import threading
 from collections.abc import Iterator
 
-GC_THRESHOLDS = (50_000, 20, 100)
+GC_THRESHOLDS = (500_000, 20, 100)
 """Allocations between young collections, and young (then middle) collections between older
-ones, during a bulk run. Cyclic garbage still gets collected, just in larger rounds."""
+ones, during a bulk run. Cyclic garbage still gets collected, just in larger rounds.
+
+Why 500,000 young: a batch being built keeps about a hundred thousand objects alive until
+it is sent, and each young collection walks the live ones. At 50,000 an ingest worker
+spent 5-6% of its time in young collections (28 of them per 20,000 postings); at 500,000
+it hardly collects, and its peak memory did not move (docs/benchmarks.md)."""
 
 _gc_lock = threading.Lock()
 _gc_users = 0
