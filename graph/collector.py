@@ -20,7 +20,7 @@ ones, during a bulk run. Cyclic garbage still gets collected, just in larger rou
 
 Why 500,000 young: a batch being built keeps about a hundred thousand objects alive until
 it is sent, and each young collection walks the live ones. At 50,000 an ingest worker
-spent 5-6% of its time in young collections (28 of them per 20,000 postings); at 500,000
+spent 5-6% of its time in young collections (28 of them per 60,000 postings); at 500,000
 it hardly collects, and its peak memory did not move (docs/benchmarks.md)."""
 
 _gc_lock = threading.Lock()

@@ -20,7 +20,7 @@ import tempfile
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -353,7 +353,8 @@ class SQLiteStore(GraphStore):
             with self._lock:
                 self._commit_group()
                 self._group_size = 0
-                self._db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+                with suppress(sqlite3.ProgrammingError):  # closed inside the group
+                    self._db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
 
     def _commit_group(self) -> None:
         """Commit the group's open transaction, if any, and put back foreign-key checks,

@@ -477,4 +477,7 @@ def test_sqlite_grouped_upserts_get_a_bigger_page_cache_and_give_it_back(tmp_pat
     with pytest.raises(RuntimeError), store.grouped_commits(4):
         raise RuntimeError("ingest stopped")
     assert cache_kib() == CACHE_KIB
-    store.close()
+    with store.grouped_commits(4):  # a server shutting down mid-ingest
+        store.upsert([posting("P2")])
+        store.close()
+    assert SQLiteStore(tmp_path / "cache.db").counts().nodes == {"Posting": 2}
