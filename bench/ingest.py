@@ -21,7 +21,11 @@ of the server (from /proc/<pid>/stat of the server the bench started; not shown 
 PREXUS_NEO4J_URI). The first Neo4j row is a fresh server's first ingest, JIT warm-up
 included ("cold"); then a separate world of WARM_UP_POSTINGS is ingested (and cleared by
 the next run), and the first size is measured again: that row and every later one are
-"warm", as a team's long-running server is.
+"warm", as a team's long-running server is. With `--fresh-server` every size instead gets
+a server of its own, started for it, and only its cold row: what the first big import
+into a new database costs. `--no-sqlite` leaves out the SQLite rows.
+
+    python bench/ingest.py --sizes 1000000 --neo4j --fresh-server --no-sqlite
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import phonenumbers
 
@@ -61,14 +66,23 @@ def baseline_extract(text: str, region: str | None) -> list[str]:
     return found
 
 
-def extraction_rates(postings: Path, limit: int = 20000) -> tuple[float, float]:
+def extraction_rates(
+    postings: Path, limit: int = 20000, warm_up: int = 1000
+) -> tuple[float, float]:
+    """Postings/s of Prexus's extraction and of the baseline over the same texts. Both first
+    run over `warm_up` other texts: the first calls into libphonenumber load its region
+    metadata, which would otherwise count against whichever runs first."""
     texts = []
     with postings.open() as handle:
         for line in handle:
             rec = json.loads(line)
             texts.append((f"{rec.get('title', '')}\n{rec.get('text', '')}", rec.get("country")))
-            if len(texts) >= limit:
+            if len(texts) >= limit + warm_up:
                 break
+    texts, others = texts[:-warm_up] or texts, texts[-warm_up:]
+    for text, region in others:
+        extract_identifiers(text, region)
+        baseline_extract(text, region)
     start = time.perf_counter()
     for text, region in texts:
         extract_identifiers(text, region)
@@ -192,18 +206,24 @@ def neo4j_cpu_cells(result: dict) -> list[str]:
     ]
 
 
-def neo4j_rows(world: Path, settings: dict, workers: int | None, warm_up: Path | None,
-               size: int) -> None:
-    """Ingest into the bench's Neo4j and print the rows. With `warm_up` (where to write a
-    separate world) the server is fresh: the world is first measured cold, then the warm-up
-    world is ingested (each child clears the store first) and the world measured again."""
+def neo4j_rows(
+    world: Path, settings: dict, workers: int | None, size: int, *, fresh: bool,
+    warm_up: Path | None,
+) -> None:
+    """Ingest into the bench's Neo4j and print the rows. On a `fresh` server the world is
+    first measured cold. With `warm_up` (where to write a separate world) that world is then
+    ingested (each child clears the store first). Last the world is measured warm, unless
+    the server is fresh and not warmed up: then the cold row is all (`--fresh-server`)."""
     pid = server_pid()
-    if warm_up is not None:
+    if fresh:
         cold = ingest_in_child(world, settings, workers, pid)
         print(row(f"neo4j ingest {size:,}, cold server", *ingest_cells(cold),
                   *neo4j_cpu_cells(cold)))
+    if warm_up is not None:
         write_demo_world(warm_up, postings=WARM_UP_POSTINGS, seed=8)
         ingest_in_child(warm_up, settings, workers, pid)
+    elif fresh:
+        return
     result = ingest_in_child(world, settings, workers, pid)
     print(row(f"neo4j ingest {size:,}, warm server", *ingest_cells(result),
               *neo4j_cpu_cells(result)))
@@ -215,7 +235,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=None,
                         help="worker processes (default: what the ingest picks by itself)")
     parser.add_argument("--neo4j", action="store_true", help="also ingest into Neo4j")
+    parser.add_argument("--fresh-server", action="store_true",
+                        help="with --neo4j: each size into a server started for it, cold only")
+    parser.add_argument("--no-sqlite", action="store_true", help="leave out the SQLite rows")
     args = parser.parse_args()
+    if args.fresh_server and os.environ.get("PREXUS_NEO4J_URI"):
+        parser.error("--fresh-server starts its own servers: unset PREXUS_NEO4J_URI")
     with tempfile.TemporaryDirectory() as tmp:
         worlds = []
         for size in args.sizes:
@@ -224,23 +249,38 @@ def main() -> None:
             ours, base = extraction_rates(world / "postings.jsonl")
             print(row(f"extraction {size:,}", f"prexus {ours:,.0f} postings/s",
                       f"baseline {base:,.0f}/s", f"ratio {ours / base:.2f}"))
-            result = ingest_in_child(world, {"db": str(Path(tmp) / f"s{size}.db"),
-                                             "neo4j_uri": None},
-                                     args.workers)
-            rate = result["read"] / result["seconds"]
-            print(row(f"sqlite ingest {size:,}", *ingest_cells(result),
-                      f"ratio to extraction baseline {rate / base:.2f}"))
+            if not args.no_sqlite:
+                result = ingest_in_child(world, {"db": str(Path(tmp) / f"s{size}.db"),
+                                                 "neo4j_uri": None},
+                                         args.workers)
+                rate = result["read"] / result["seconds"]
+                print(row(f"sqlite ingest {size:,}", *ingest_cells(result),
+                          f"ratio to extraction baseline {rate / base:.2f}"))
             worlds.append((size, world))
-        if args.neo4j:  # started after the SQLite rows: an idle JVM still takes some CPU
-            with neo4j_settings() as neo4j:
-                if neo4j is None:
-                    return
-                password = neo4j.neo4j_password.get_secret_value()
-                settings = {"neo4j_uri": neo4j.neo4j_uri, "neo4j_user": neo4j.neo4j_user,
-                            "neo4j_password": password}
-                for size, world in worlds:
-                    warm_up = Path(tmp) / "warm-up" if size == args.sizes[0] else None
-                    neo4j_rows(world, settings, args.workers, warm_up, size)
+        if not args.neo4j:
+            return
+        # started after the SQLite rows: an idle JVM still takes some CPU
+        if args.fresh_server:
+            for size, world in worlds:
+                with neo4j_settings() as neo4j:
+                    if neo4j is None:
+                        return
+                    neo4j_rows(world, _client_settings(neo4j), args.workers, size,
+                               fresh=True, warm_up=None)
+            return
+        with neo4j_settings() as neo4j:
+            if neo4j is None:
+                return
+            for size, world in worlds:
+                first = size == args.sizes[0]
+                neo4j_rows(world, _client_settings(neo4j), args.workers, size, fresh=first,
+                           warm_up=Path(tmp) / "warm-up" if first else None)
+
+
+def _client_settings(neo4j: Any) -> dict:
+    """What an ingest child needs to reach the bench's server."""
+    return {"neo4j_uri": neo4j.neo4j_uri, "neo4j_user": neo4j.neo4j_user,
+            "neo4j_password": neo4j.neo4j_password.get_secret_value()}
 
 
 if __name__ == "__main__":
