@@ -50,7 +50,7 @@ def neo4j_settings() -> Iterator[object | None]:
         print(f"Neo4j skipped: {reason}")
         yield None
         return
-    with neo4j_server.Neo4jServer(heap_max="2g", pagecache="1g") as server:
+    with neo4j_server.Neo4jServer(heap_initial="2g", heap_max="2g", pagecache="1g") as server:
         yield Settings(
             neo4j_uri=server.uri, neo4j_user=server.user, neo4j_password=server.password or ""
         )
