@@ -10,6 +10,10 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from graph.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -36,7 +40,7 @@ def peak_rss_mb() -> float:
 
 
 @contextlib.contextmanager
-def neo4j_settings() -> Iterator[object | None]:
+def neo4j_settings() -> Iterator[Settings | None]:
     """Settings for the Neo4j in PREXUS_NEO4J_URI, or a throwaway server started here."""
     from graph.settings import Settings
 
@@ -50,7 +54,7 @@ def neo4j_settings() -> Iterator[object | None]:
         print(f"Neo4j skipped: {reason}")
         yield None
         return
-    with neo4j_server.Neo4jServer(heap_initial="2g", heap_max="2g", pagecache="1g") as server:
+    with neo4j_server.Neo4jServer(heap_max="2g", pagecache="1g") as server:
         yield Settings(
             neo4j_uri=server.uri, neo4j_user=server.user, neo4j_password=server.password or ""
         )

@@ -39,7 +39,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import phonenumbers
 
@@ -47,6 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import neo4j_settings, row  # noqa: E402
+from graph.settings import Settings  # noqa: E402
 from ingest.demo import write_demo_world  # noqa: E402
 from ingest.identifiers import extract_identifiers  # noqa: E402
 
@@ -277,7 +277,7 @@ def main() -> None:
                            warm_up=Path(tmp) / "warm-up" if first else None)
 
 
-def _client_settings(neo4j: Any) -> dict:
+def _client_settings(neo4j: Settings) -> dict:
     """What an ingest child needs to reach the bench's server."""
     return {"neo4j_uri": neo4j.neo4j_uri, "neo4j_user": neo4j.neo4j_user,
             "neo4j_password": neo4j.neo4j_password.get_secret_value()}

@@ -78,8 +78,6 @@ JVM_FLAGS: tuple[str, ...] = (
     "-XX:+DisableExplicitGC",
 )
 DEFAULT_HEAP_MAX = "1g"
-DEFAULT_HEAP_INITIAL = DEFAULT_HEAP_MAX
-"""Neo4j's advice: an initial heap as large as the maximum, so it never pauses to grow."""
 DEFAULT_PAGECACHE = "256m"
 
 _POM_TEMPLATE = """<?xml version="1.0" encoding="UTF-8"?>
@@ -324,7 +322,7 @@ class Neo4jServer:
         *,
         auth: bool | None = None,
         start_timeout: float = DEFAULT_START_TIMEOUT,
-        heap_initial: str = DEFAULT_HEAP_INITIAL,
+        heap_initial: str | None = None,
         heap_max: str = DEFAULT_HEAP_MAX,
         pagecache: str = DEFAULT_PAGECACHE,
         base_dir: str | Path | None = None,
@@ -340,7 +338,8 @@ class Neo4jServer:
         self.user = "neo4j"
         self.password: str | None = secrets.token_urlsafe(18) if self.auth_enabled else None
         self.start_timeout = start_timeout
-        self.heap_initial = heap_initial
+        # Neo4j's advice: the initial heap as large as the maximum, so it never pauses to grow
+        self.heap_initial = heap_initial or heap_max
         self.heap_max = heap_max
         self.pagecache = pagecache
         self.base_dir = Path(base_dir) if base_dir else None
